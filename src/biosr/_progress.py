@@ -1,0 +1,24 @@
+"""A progress bar that library functions show only when asked (``progress=True``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+
+def bar(
+    iterable: Iterable[T],
+    *,
+    enabled: bool,
+    total: int | None = None,
+    desc: str = "",
+    unit: str = "it",
+) -> Iterator[T]:
+    """Wrap `iterable` in a tqdm bar on stderr when `enabled`, else return it unchanged."""
+    if not enabled:
+        return iter(iterable)
+    return iter(tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=False))

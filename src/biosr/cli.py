@@ -1,0 +1,171 @@
+"""The ``biosr`` command: argument parsing only; each subcommand calls one library function.
+
+Library functions return values and raise :class:`biosr.errors.BiosrError`
+(or OSError) for problems with the user's input; this module prints, turns
+those into one line on stderr and exit code 1, and an interrupt into exit
+code 130. Heavy modules are imported inside the subcommand that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from biosr import __version__, layout
+from biosr.errors import BiosrError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _levels(text: str) -> list[int]:
+    """Parse ``1,5,9`` or ``1-9`` into a list of levels, for argparse."""
+    try:
+        out: list[int] = []
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            out.extend(range(int(lo), int(hi or lo) + 1))
+        return [layout.check_level(v) for v in out]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------- #
+# cite, info, verify
+# --------------------------------------------------------------------------- #
+
+
+def _add_cite(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "cite",
+        help="print the data's licence (CC BY 4.0) and the BibTeX to cite",
+        description="Print the licence of the BioSR data and both BibTeX entries to cite.",
+    )
+    p.set_defaults(func=_run_cite)
+
+
+def _run_cite(args: argparse.Namespace) -> int:
+    from biosr.citation import citation_text
+
+    print(citation_text(), end="")
+    return EXIT_OK
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "info",
+        help="counts, shapes, value statistics and size on disk of a dataset copy",
+        description="Summarise a dataset copy: pairs per split and level, image shape and "
+        "dtype, value statistics (from a sample of files) and size on disk.",
+    )
+    p.add_argument("root", type=Path, help="folder containing BioSR/, or the Microtubules folder")
+    p.add_argument(
+        "--sample", type=int, default=64, help="files read per split for statistics (default 64)"
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_run_info)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    import json
+
+    from biosr.info import dataset_info, format_info
+
+    info = dataset_info(args.root, sample=args.sample)
+    print(json.dumps(info, indent=2) if args.json else format_info(info))
+    return EXIT_OK
+
+
+def _add_verify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="check a dataset copy: layout, pairing, counts, shapes, dtype, values, checksums",
+        description="Check a dataset copy and report every problem as `path: reason`, then a "
+        "summary table. Exit status 1 if anything is wrong. Without --deep, every file's "
+        "presence, name and size are checked and a sample is read; with --deep every file "
+        "is read and, when a manifest is present, its sha256 checked.",
+    )
+    p.add_argument("root", type=Path, help="folder containing BioSR/, or the Microtubules folder")
+    p.add_argument(
+        "--expect",
+        choices=("consistent", "published"),
+        default="consistent",
+        help="counts to demand: 'published' = 41,040 / 2,160 / 150 per level; "
+        "'consistent' (default) = any count, the same at every test level",
+    )
+    p.add_argument("--deep", action="store_true", help="read every file and check checksums")
+    p.add_argument(
+        "--sample", type=int, default=32, help="files read per folder without --deep (default 32)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print problems only, no table")
+    p.set_defaults(func=_run_verify)
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from biosr.verify import format_report, verify
+
+    report = verify(
+        args.root,
+        expect=args.expect,
+        deep=args.deep,
+        sample=args.sample,
+        seed=args.seed,
+        progress=True,
+    )
+    print(format_report(report, table=not args.quiet))
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+# --------------------------------------------------------------------------- #
+# main
+# --------------------------------------------------------------------------- #
+
+#: Subcommand registrars, in the order ``biosr --help`` lists them.
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_verify,
+    _add_info,
+    _add_cite,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``biosr`` argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="biosr",
+        description="The BioSR Microtubules super-resolution dataset: simulate, build, "
+        "download, verify, load and benchmark. Run `biosr COMMAND --help` for details.",
+    )
+    parser.add_argument("--version", action="version", version=f"biosr {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``biosr`` command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("biosr: interrupted; no partial output was left under a final name", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (BiosrError, OSError) as exc:
+        print(f"biosr: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""File formats: TIFF images, BioSR's MRC dialect, and atomic writes."""

@@ -1,0 +1,152 @@
+"""Read and write the dataset's 2-D float32 TIFF images, with pixel size, atomically.
+
+Writes are ImageJ-flavoured TIFFs: the resolution tags and ImageJ's ``unit``
+metadata carry the pixel size, which Fiji, napari (tifffile) and most viewers
+read. Reads accept any single-page 2-D TIFF and check it against what the
+caller expects.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from biosr.errors import DataError
+from biosr.io.atomic import atomic_path
+
+#: First bytes of a classic (II*, MM*) or BigTIFF (II+, MM+) file.
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_IMAGEJ_DTYPES = (np.dtype("uint8"), np.dtype("uint16"), np.dtype("float32"))
+
+
+def is_tiff_header(head: bytes) -> bool:
+    """True if `head` (at least 4 bytes) starts like a TIFF file."""
+    return head[:4] in TIFF_MAGIC
+
+
+def read_tiff(
+    path: str | os.PathLike[str],
+    *,
+    shape: tuple[int, int] | None = None,
+    dtype: np.dtype | str | None = "float32",
+    finite: bool = True,
+) -> np.ndarray:
+    """Read a 2-D image from a TIFF file and check it.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    shape : tuple of int, optional
+        Required shape; None accepts any 2-D shape.
+    dtype : dtype or None, optional
+        Required pixel type (default float32); None accepts any.
+    finite : bool, optional
+        If True (default), NaN or infinite values are an error.
+
+    Returns
+    -------
+    ndarray
+        The 2-D image.
+
+    Raises
+    ------
+    DataError
+        With the path and the reason: missing, empty, not a TIFF, truncated,
+        not 2-D, wrong shape or dtype, non-finite values.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    if size == 0:
+        raise DataError(f"{path}: empty file (0 bytes)")
+    try:
+        with open(path, "rb") as fh:
+            if not is_tiff_header(fh.read(4)):
+                raise DataError(f"{path}: not a TIFF file (bad header)")
+        image = tifffile.imread(path)
+    except DataError:
+        raise
+    except (OSError, ValueError, tifffile.TiffFileError, IndexError, KeyError) as exc:
+        raise DataError(f"{path}: unreadable or truncated TIFF ({exc})") from None
+    return check_image(image, path, shape=shape, dtype=dtype, finite=finite)
+
+
+def check_image(
+    image: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    shape: tuple[int, int] | None = None,
+    dtype: np.dtype | str | None = "float32",
+    finite: bool = True,
+) -> np.ndarray:
+    """Check an image array as :func:`read_tiff` does; return it or raise DataError."""
+    if image.ndim != 2:
+        raise DataError(f"{path}: expected a 2-D image, found shape {image.shape}")
+    if shape is not None and tuple(image.shape) != tuple(shape):
+        raise DataError(f"{path}: wrong shape {image.shape}, expected {tuple(shape)}")
+    if dtype is not None and image.dtype != np.dtype(dtype):
+        raise DataError(f"{path}: wrong dtype {image.dtype}, expected {np.dtype(dtype)}")
+    if finite and image.dtype.kind == "f" and not np.isfinite(image).all():
+        n_nan = int(np.isnan(image).sum())
+        n_inf = int(np.isinf(image).sum())
+        raise DataError(f"{path}: non-finite values ({n_nan} NaN, {n_inf} inf)")
+    return image
+
+
+def write_tiff(
+    path: str | os.PathLike[str],
+    image: np.ndarray,
+    *,
+    pixel_size_nm: float | None = None,
+) -> Path:
+    """Write a 2-D image to a TIFF file atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination; its folder must exist. Never appears half-written: the
+        data go to a temporary name in the same folder, renamed on success.
+    image : ndarray
+        2-D array; float32 is the dataset's type, others are written as given.
+    pixel_size_nm : float, optional
+        Pixel size, stored in the resolution tags (pixels per micrometre) and
+        ImageJ metadata so that Fiji and napari show physical units.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    path = Path(path)
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"{path}: write_tiff takes a 2-D image, got shape {image.shape}")
+    # ImageJ's format holds uint8, uint16 and float32 only; others get plain TIFF tags.
+    imagej = image.dtype in _IMAGEJ_DTYPES
+    kwargs: dict = {"imagej": imagej}
+    if pixel_size_nm is not None:
+        per_um = 1000.0 / float(pixel_size_nm)
+        kwargs["resolution"] = (per_um, per_um)
+        if imagej:
+            kwargs["metadata"] = {"unit": "um"}
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, image, **kwargs)
+    return path
+
+
+def read_pixel_size_nm(path: str | os.PathLike[str]) -> float | None:
+    """Pixel size in nm stored in a TIFF's resolution tags, or None if absent."""
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[0].tags.get("XResolution")
+        if tag is None:
+            return None
+        num, den = tag.value
+        if num == 0:
+            return None
+        return 1000.0 * den / num
