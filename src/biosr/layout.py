@@ -188,7 +188,7 @@ def dataset_dir(root: str | os.PathLike[str], *, must_exist: bool = True) -> Pat
     if must_exist:
         raise FileNotFoundError(
             f"{root}: no BioSR dataset here (expected {nested} or a Microtubules folder "
-            f"with {split_dirs('training')[0].as_posix()}/ etc.); "
+            f"with {split_roots('training')[0]}/ etc.); "
             "`biosr download` or `biosr simulate` can make one"
         )
     return root if root.name == DATASET_DIR.name else nested
@@ -197,7 +197,19 @@ def dataset_dir(root: str | os.PathLike[str], *, must_exist: bool = True) -> Pat
 def _looks_like_dataset(folder: Path) -> bool:
     if folder.name == DATASET_DIR.name:
         return True
-    return any((folder / d).is_dir() for split in SPLITS for d in split_dirs(split))
+    return any((folder / d).is_dir() for split in SPLITS for d in split_roots(split))
+
+
+def split_roots(split: str) -> tuple[str, str]:
+    """Top-level folder names ``(wf, gt)`` of a split (for test, ``test_wf`` holds the levels).
+
+    Examples
+    --------
+    >>> split_roots("test")
+    ('test_wf', 'test_gt')
+    """
+    check_split(split)
+    return f"{split}_wf", f"{split}_gt"
 
 
 def split_dirs(split: str, level: int | None = None) -> tuple[Path, Path]:
@@ -208,15 +220,15 @@ def split_dirs(split: str, level: int | None = None) -> tuple[Path, Path]:
     >>> [p.as_posix() for p in split_dirs("test", 3)]
     ['test_wf/level_03', 'test_gt']
     """
-    check_split(split)
-    wf = Path(f"{split}_wf")
+    wf_root, gt_root = split_roots(split)
+    wf = Path(wf_root)
     if split == "test":
         if level is None:
             raise ValueError("the test split needs a level (1..9)")
         wf = wf / level_dir(level)
     elif level is not None:
         raise ValueError(f"the {split} split has no levels; pass level=None")
-    return wf, Path(f"{split}_gt")
+    return wf, Path(gt_root)
 
 
 def level_dir(level: int) -> str:

@@ -1,0 +1,476 @@
+"""Check a copy of the dataset against the layout (and its manifest); return findings.
+
+Three depths of checking, each a superset of the one before:
+
+1. every file (always): folder layout, file names, pairing of inputs and
+   targets at every level, counts, each file's size (zero-byte and truncated
+   files) and its first bytes (a non-TIFF named ``.tif``);
+2. a seeded sample per folder (default): decoded and checked for shape,
+   dtype and finite values;
+3. ``deep=True``: every file decoded and checked, and its sha256 compared with
+   the manifest when one is present.
+
+Nothing here prints; :func:`format_report` renders a :class:`Report`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from biosr import layout
+from biosr._progress import bar
+from biosr.errors import DataError
+from biosr.io.atomic import is_part
+from biosr.io.tiff import check_image, is_tiff_header
+from biosr.manifest import read_card, read_manifest
+
+#: Bytes of pixel data in a float32 image of the patch size: a smaller file is truncated.
+_MIN_BYTES_PER_PIXEL = layout.DTYPE.itemsize
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: the file or folder concerned and why it is wrong."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class CountRow:
+    """Pairs found for one split (and test level), against what is expected."""
+
+    split: str
+    level: int | None
+    inputs: int
+    targets: int
+    expected: int | None
+    problems: int = 0
+
+
+@dataclass
+class Report:
+    """What :func:`verify` found.
+
+    Attributes
+    ----------
+    dataset : Path
+        The ``Microtubules`` folder checked.
+    findings : list of Finding
+        Every problem found, in a stable order; empty for a good copy.
+    rows : list of CountRow
+        Counts per split and level, for the summary table.
+    files : int
+        Image files seen.
+    decoded : int
+        Image files read and decoded.
+    hashed : int
+        Image files whose sha256 was checked against the manifest.
+    gt_scale : int
+        GT side over WF side used for the shape check (from the card, else inferred).
+    """
+
+    dataset: Path
+    findings: list[Finding] = field(default_factory=list)
+    rows: list[CountRow] = field(default_factory=list)
+    files: int = 0
+    decoded: int = 0
+    hashed: int = 0
+    gt_scale: int = 1
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.findings
+
+
+def verify(
+    root: str | os.PathLike[str],
+    *,
+    expect: str = "consistent",
+    splits: Sequence[str] | None = None,
+    deep: bool = False,
+    sample: int = 32,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = False,
+) -> Report:
+    """Check a dataset copy and report every problem found.
+
+    Parameters
+    ----------
+    root : path-like
+        The folder containing ``BioSR/``, or the ``Microtubules`` folder.
+    expect : {'consistent', 'published'}, optional
+        ``'published'`` demands the published counts
+        (:data:`biosr.layout.PUBLISHED_COUNTS`); ``'consistent'`` (default)
+        accepts any count as long as every test level has the same pairs.
+    splits : sequence of str, optional
+        Splits that must be present (default: all three). Others present are
+        still checked; absent ones are not an error.
+    deep : bool, optional
+        Decode every file, and check every sha256 against the manifest if the
+        copy has one.
+    sample : int, optional
+        Without `deep`, files decoded per folder (default 32).
+    seed : int, optional
+        Seed of the sample.
+    workers : int, optional
+        Threads reading files (default: up to 8).
+    progress : bool, optional
+        Show a progress bar while decoding.
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    DataError
+        If `root` holds no dataset at all, or the manifest or card is unreadable.
+    """
+    if expect not in ("consistent", "published"):
+        raise ValueError(f"expect must be 'consistent' or 'published', not {expect!r}")
+    try:
+        base = layout.dataset_dir(root)
+    except FileNotFoundError as exc:
+        raise DataError(str(exc)) from None
+    required = tuple(layout.check_split(s) for s in (splits or layout.SPLITS))
+    card = read_card(base) or {}
+    manifest = read_manifest(base) if deep else None
+    report = Report(dataset=base)
+    checks: list[tuple[Path, str, bool]] = []  # (file, role, odd size) to decode
+
+    _check_top_level(base, report)
+    for split in layout.SPLITS:
+        present = any((base / d).exists() for d in layout.split_roots(split))
+        if split not in required and not present:
+            continue
+        checks.extend(_check_split(base, split, expect, report))
+
+    report.gt_scale = int(card.get("gt_scale") or _infer_gt_scale(checks))
+    rng = np.random.default_rng(seed)
+    to_read = checks if deep else _sample(checks, sample, rng)
+    _decode_all(to_read, base, report, manifest, workers, progress)
+    if manifest is not None:
+        _check_manifest_coverage(base, manifest, checks, report)
+    report.findings.sort(key=lambda f: (f.path, f.reason))
+    return report
+
+
+# --------------------------------------------------------------------------- #
+# Layout, names, pairing, counts
+# --------------------------------------------------------------------------- #
+
+
+def _check_top_level(base: Path, report: Report) -> None:
+    known = {d for s in layout.SPLITS for d in layout.split_roots(s)}
+    known |= {layout.MANIFEST_FILE, layout.CARD_FILE}
+    for entry in sorted(os.scandir(base), key=lambda e: e.name):
+        if entry.name.startswith(".") or entry.name in known:
+            continue
+        report.findings.append(Finding(entry.path, "unexpected entry in the dataset folder"))
+
+
+def _scan(folder: Path, split: str, report: Report) -> dict[int, os.DirEntry] | None:
+    """Image files of a folder by index; names, subfolders and sizes checked. None if missing."""
+    if not folder.is_dir():
+        report.findings.append(Finding(str(folder), "missing folder"))
+        return None
+    found: dict[int, os.DirEntry] = {}
+    for entry in os.scandir(folder):
+        if is_part(entry.name):
+            report.findings.append(
+                Finding(entry.path, "leftover temporary file of an interrupted write; delete it")
+            )
+            continue
+        if entry.name.startswith("."):
+            continue
+        index = layout.parse_file_name(split, entry.name) if entry.is_file() else None
+        if index is None:
+            digits = layout.NAME_DIGITS[split]
+            what = "folder" if entry.is_dir() else "file name"
+            report.findings.append(
+                Finding(entry.path, f"unexpected {what} (expected {'N' * digits}{layout.SUFFIX})")
+            )
+            continue
+        found[index] = entry
+    return found
+
+
+def _check_split(
+    base: Path, split: str, expect: str, report: Report
+) -> list[tuple[Path, str, bool]]:
+    wf_root, gt_root = layout.split_roots(split)
+    gt_dir = base / gt_root
+    gt = _scan(gt_dir, split, report)
+    levels: list[tuple[int | None, Path]] = []
+    if split == "test":
+        if (base / wf_root).is_dir():
+            for entry in sorted(os.scandir(base / wf_root), key=lambda e: e.name):
+                if entry.name.startswith("."):
+                    continue
+                if layout.parse_level_dir(entry.name) is None or not entry.is_dir():
+                    report.findings.append(
+                        Finding(entry.path, "unexpected entry (expected level_01 .. level_09)")
+                    )
+        levels = [(lev, base / layout.split_dirs(split, lev)[0]) for lev in layout.LEVELS]
+    else:
+        levels = [(None, base / layout.split_dirs(split)[0])]
+
+    checks: list[tuple[Path, str, bool]] = []
+    gt_set = set(gt or {})
+    if gt is not None:
+        report.files += len(gt)
+        checks.extend((Path(e.path), "gt", odd) for e, odd in _size_checked(gt.values(), report))
+    counts = []
+    for level, wf_dir in levels:
+        wf = _scan(wf_dir, split, report)
+        wf_set = set(wf or {})
+        if wf is not None:
+            report.files += len(wf)
+            checks.extend(
+                (Path(e.path), "wf", odd) for e, odd in _size_checked(wf.values(), report)
+            )
+        if wf is not None and gt is not None:
+            _check_pairing(base, split, level, wf_set, gt_set, report)
+        _check_gaps(base, split, level, wf_set | gt_set, report)
+        n = len(wf_set)
+        counts.append(n)
+        expected = layout.PUBLISHED_COUNTS[split] if expect == "published" else None
+        row = CountRow(split, level, n, len(gt_set), expected)
+        if wf is not None:
+            _check_count(wf_dir, split, n, expected, report, row)
+        report.rows.append(row)
+    if split == "test" and gt is not None and expect == "consistent":
+        for (level, wf_dir), n in zip(levels, counts, strict=True):
+            if n != len(gt_set) and wf_dir.is_dir():
+                report.findings.append(
+                    Finding(
+                        str(wf_dir),
+                        f"{n} inputs but test_gt has {len(gt_set)} targets "
+                        f"(level {level:02d} is inconsistent)",
+                    )
+                )
+    if gt is not None and expect == "published" and len(gt_set) != layout.PUBLISHED_COUNTS[split]:
+        report.findings.append(
+            Finding(
+                str(gt_dir),
+                f"{len(gt_set):,} targets, expected {layout.PUBLISHED_COUNTS[split]:,} (published)",
+            )
+        )
+    return checks
+
+
+def _check_pairing(
+    base: Path, split: str, level: int | None, wf: set[int], gt: set[int], report: Report
+) -> None:
+    for index in sorted(wf - gt):
+        p = layout.pair(base, split, index, level)
+        report.findings.append(Finding(str(p.wf), f"no matching target {p.gt}"))
+    for index in sorted(gt - wf):
+        p = layout.pair(base, split, index, level)
+        report.findings.append(Finding(str(p.gt), f"no matching input {p.wf}"))
+
+
+def _check_count(
+    folder: Path, split: str, n: int, expected: int | None, report: Report, row: CountRow
+) -> None:
+    if n == 0:
+        report.findings.append(Finding(str(folder), "no images"))
+        row.problems += 1
+    elif expected is not None and n != expected:
+        report.findings.append(
+            Finding(str(folder), f"{n:,} inputs, expected {expected:,} (published)")
+        )
+        row.problems += 1
+
+
+def _check_gaps(
+    base: Path, split: str, level: int | None, indices: set[int], report: Report
+) -> None:
+    """Indices must run 1..n: name every index missing from both inputs and targets."""
+    if not indices:
+        return
+    for index in sorted(set(range(1, max(indices) + 1)) - indices):
+        p = layout.pair(base, split, index, level)
+        report.findings.append(
+            Finding(
+                str(p.wf), "missing (input and target absent; indices must run from 1 without gaps)"
+            )
+        )
+
+
+def _size_checked(entries: Iterable[os.DirEntry], report: Report) -> list[tuple[os.DirEntry, bool]]:
+    """Entries that start like a TIFF, each with a flag: its size is odd for its folder.
+
+    Images of one folder have one shape and dtype, so (uncompressed) one file
+    size. A file of another size (truncated, wrong shape or dtype) is flagged
+    so that it is decoded whatever the sample, and the decoder names the reason.
+    """
+    sized = []
+    for entry in entries:
+        size = entry.stat().st_size
+        if size == 0:
+            report.findings.append(Finding(entry.path, "empty file (0 bytes)"))
+            continue
+        try:
+            with open(entry.path, "rb") as fh:
+                head = fh.read(4)
+        except OSError as exc:
+            report.findings.append(Finding(entry.path, f"unreadable ({exc.strerror})"))
+            continue
+        if not is_tiff_header(head):
+            report.findings.append(Finding(entry.path, "not a TIFF file (bad header)"))
+            continue
+        sized.append((entry, size))
+    common = Counter(size for _, size in sized).most_common(1)
+    usual = common[0][0] if common else 0
+    return [(entry, size != usual) for entry, size in sized]
+
+
+# --------------------------------------------------------------------------- #
+# Decoding, checksums
+# --------------------------------------------------------------------------- #
+
+
+def _infer_gt_scale(checks: list[tuple[Path, str, bool]]) -> int:
+    """GT side over WF side, from the first few targets' TIFF headers (no pixel decoding)."""
+    votes: Counter[int] = Counter()
+    for path, role, odd in checks:
+        if role != "gt" or odd:
+            continue
+        try:
+            with tifffile.TiffFile(path) as tif:
+                side = tif.pages[0].shape[0]
+        except Exception:  # a broken file is reported when decoded
+            continue
+        votes[max(1, side // layout.PATCH_SIZE)] += 1
+        if sum(votes.values()) >= 5:
+            break
+    return votes.most_common(1)[0][0] if votes else 1
+
+
+def _sample(checks: list[tuple[Path, str, bool]], n: int, rng: np.random.Generator) -> list:
+    """Every odd-sized file, and up to `n` others per folder chosen with `rng`, in order."""
+    by_folder: dict[Path, list[tuple[Path, str, bool]]] = {}
+    chosen = [item for item in checks if item[2]]
+    for item in sorted(item for item in checks if not item[2]):
+        by_folder.setdefault(item[0].parent, []).append(item)
+    for folder in sorted(by_folder):
+        items = by_folder[folder]
+        if len(items) > n:
+            picks = rng.choice(len(items), size=n, replace=False)
+            items = [items[i] for i in sorted(picks)]
+        chosen.extend(items)
+    return chosen
+
+
+def _decode_all(
+    items: list[tuple[Path, str, bool]],
+    base: Path,
+    report: Report,
+    manifest: dict[str, dict[str, str]] | None,
+    workers: int | None,
+    progress: bool,
+) -> None:
+    side = layout.PATCH_SIZE
+    shapes = {"wf": (side, side), "gt": (side * report.gt_scale, side * report.gt_scale)}
+
+    def check(item: tuple[Path, str, bool]) -> tuple[list[Finding], bool]:
+        path, role, _ = item
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return [Finding(str(path), f"unreadable ({exc.strerror})")], False
+        found = []
+        try:
+            with tifffile.TiffFile(io.BytesIO(data)) as tif:
+                page = tif.pages.first
+                end = max(o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=True))
+                if end > len(data):
+                    raise DataError(
+                        f"{path}: truncated TIFF ({len(data):,} bytes, image data end at {end:,})"
+                    )
+                image = page.asarray()
+            check_image(image, path, shape=shapes[role], dtype=layout.DTYPE)
+        except DataError as exc:
+            found.append(Finding(str(path), str(exc).removeprefix(f"{path}: ")))
+        except Exception as exc:  # any decoder failure is a finding
+            found.append(Finding(str(path), f"unreadable or truncated TIFF ({exc})"))
+        hashed = False
+        if manifest is not None:
+            row = manifest.get(path.relative_to(base).as_posix())
+            if row is not None:
+                hashed = True
+                if hashlib.sha256(data).hexdigest() != row["sha256"]:
+                    found.append(Finding(str(path), "sha256 differs from the manifest"))
+        return found, hashed
+
+    n_workers = workers or min(8, 2 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        results = pool.map(check, items)
+        for found, hashed in bar(
+            results, enabled=progress, total=len(items), desc="verify", unit="file"
+        ):
+            report.findings.extend(found)
+            report.decoded += 1
+            report.hashed += hashed
+
+
+def _check_manifest_coverage(
+    base: Path,
+    manifest: dict[str, dict[str, str]],
+    checks: list[tuple[Path, str, bool]],
+    report: Report,
+) -> None:
+    on_disk = {p.relative_to(base).as_posix() for p, _, _ in checks}
+    listed = set(manifest)
+    for rel in sorted(listed - on_disk):
+        if not (base / rel).exists():
+            report.findings.append(Finding(str(base / rel), "listed in the manifest but missing"))
+    for rel in sorted(on_disk - listed):
+        report.findings.append(Finding(str(base / rel), "not listed in the manifest"))
+
+
+# --------------------------------------------------------------------------- #
+# Rendering
+# --------------------------------------------------------------------------- #
+
+
+def format_report(report: Report, *, table: bool = True) -> str:
+    """Render a report: one ``path: reason`` line per finding, then a summary table."""
+    lines = [str(f) for f in report.findings]
+    if table:
+        if lines:
+            lines.append("")
+        lines.append(f"dataset: {report.dataset}")
+        header = f"{'split':<10} {'level':>5} {'inputs':>8} {'targets':>8} {'expected':>9}"
+        lines += [header, "-" * len(header)]
+        for row in report.rows:
+            level = f"{row.level:02d}" if row.level is not None else "-"
+            expected = f"{row.expected:,}" if row.expected is not None else "any"
+            lines.append(
+                f"{row.split:<10} {level:>5} {row.inputs:>8,} {row.targets:>8,} {expected:>9}"
+            )
+        lines.append("-" * len(header))
+        lines.append(
+            f"{report.files:,} files seen, {report.decoded:,} decoded, {report.hashed:,} checksums "
+            f"checked; GT {report.gt_scale}x WF"
+        )
+    verdict = "OK" if report.ok else f"FAILED: {len(report.findings):,} problem(s)"
+    lines.append(verdict)
+    return "\n".join(lines)
