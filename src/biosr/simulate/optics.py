@@ -95,7 +95,7 @@ def widefield_psf(
     Examples
     --------
     >>> k = widefield_psf(62.6)
-    >>> k.shape, round(float(k.sum()), 12), k.argmax() == k.size // 2
+    >>> k.shape, round(float(k.sum()), 12), bool(k.argmax() == k.size // 2)
     ((27, 27), 1.0, True)
     """
     if pixel_size_nm <= 0 or wavelength_nm <= 0 or na <= 0:
