@@ -1,0 +1,460 @@
+"""Score predictions on the test split, level by level, under one named protocol.
+
+A prediction folder mirrors ``test_wf``: ``DIR/level_XX/NNN.tif`` (or
+``DIR/test_wf/level_XX/NNN.tif``), one float image of the GT's shape per test
+input; any method in any framework can write one. :func:`evaluate` checks
+every folder against the dataset's test pairs (missing, extra, wrongly
+shaped, non-finite files are each named), scores every valid pair with
+:func:`biosr.scoring.score_pair` in a process pool, and writes:
+
+* ``per_image.csv``: one row per (method, level, image) with every metric;
+* ``summary.json``: protocol, data range, and per (method, level, metric)
+  mean, standard deviation and counts, plus every finding;
+* ``summary.md``: one Markdown table per metric, methods x levels;
+* ``plot_<metric>.png`` (metric vs photon count) and ``montage.png`` and
+  ``report.html`` (with ``plots=True``, via :mod:`biosr.report`).
+
+A level where a method has fewer valid predictions than test pairs is
+*incomplete*: its images are scored in the CSV, but it gets no mean in the
+summary and is shown as ``incomplete (n/N)`` in the tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from biosr import __version__, layout, metrics, scoring
+from biosr._progress import bar
+from biosr.errors import BiosrError, DataError
+from biosr.io.atomic import write_text
+from biosr.io.tiff import read_tiff
+
+#: Output file names inside the report folder.
+CSV_FILE, JSON_FILE, MD_FILE = "per_image.csv", "summary.json", "summary.md"
+
+
+@dataclass
+class Results:
+    """What :func:`evaluate` found and wrote.
+
+    Attributes
+    ----------
+    protocol : dict
+        :func:`biosr.scoring.describe` of the protocol used.
+    methods : list of str
+        Method names, in the order given.
+    levels : list of int
+        Test levels evaluated.
+    rows : list of dict
+        One per scored image: method, level, photons, index, metrics, path.
+    summary : dict
+        ``summary[method][level][metric]`` = mean, std, n; plus ``complete``,
+        ``scored`` and ``expected`` per (method, level).
+    findings : list of (str, str)
+        ``(path, reason)`` for each bad or missing prediction.
+    files : dict of str to Path
+        Written outputs by kind (``csv``, ``json``, ``markdown``, plots...).
+    """
+
+    protocol: dict
+    methods: list[str]
+    levels: list[int]
+    rows: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    reference: dict = field(default_factory=dict)
+    findings: list[tuple[str, str]] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True if every prediction was present and valid (no findings)."""
+        return not self.findings
+
+    def markdown(self) -> str:
+        """The Markdown tables (methods x levels per metric)."""
+        return format_markdown(self)
+
+
+def parse_prediction_specs(specs: Iterable[str]) -> dict[str, Path]:
+    """``["DIR", "NAME=DIR", ...]`` to ``{name: folder}``; a folder's name is the default name.
+
+    Examples
+    --------
+    >>> {k: v.as_posix() for k, v in parse_prediction_specs(["out/rl", "mine=x/y"]).items()}
+    {'rl': 'out/rl', 'mine': 'x/y'}
+    """
+    out: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        if not sep:
+            name, folder = Path(spec).resolve().name, spec
+        if not name or not folder:
+            raise BiosrError(f"{spec}: expected DIR or NAME=DIR")
+        if name in out:
+            raise BiosrError(f"{spec}: method name {name!r} given twice; use NAME=DIR")
+        out[name] = Path(folder)
+    return out
+
+
+def prediction_root(folder: str | os.PathLike[str]) -> Path:
+    """The folder holding ``level_XX`` folders: `folder` or its ``test_wf`` child."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: prediction folder not found")
+    nested = folder / layout.split_dirs("test", 1)[0].parent
+    return nested if nested.is_dir() else folder
+
+
+def test_pairs(
+    data: str | os.PathLike[str], levels: Iterable[int] | None = None
+) -> dict[tuple[int, int], layout.Pair]:
+    """Test pairs by ``(level, index)``; DataError if there are none or a GT is missing."""
+    base = layout.dataset_dir(data)
+    pairs = layout.pairs(base, "test", None if levels is None else list(levels))
+    if not pairs:
+        raise DataError(f"{base}: no test pairs (expected test_wf/level_XX/NNN.tif)")
+    for p in pairs:
+        if not p.gt.is_file():
+            raise DataError(f"{p.gt}: GT of test input {p.wf.name} missing; run `biosr verify`")
+    return {(p.level, p.index): p for p in pairs}
+
+
+def discover(
+    folder: str | os.PathLike[str], expected: Iterable[tuple[int, int]]
+) -> tuple[dict[tuple[int, int], Path], list[tuple[str, str]]]:
+    """Match a prediction folder to the expected ``(level, index)`` keys.
+
+    Returns
+    -------
+    found : dict
+        ``(level, index)`` to prediction file, for expected keys present.
+    findings : list of (path, reason)
+        Missing predictions and extra files or folders, each named.
+    """
+    root = prediction_root(folder)
+    expected = set(expected)
+    wanted_levels = {lev for lev, _ in expected}
+    found: dict[tuple[int, int], Path] = {}
+    findings: list[tuple[str, str]] = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        path = Path(entry.path)
+        if entry.name.startswith("."):
+            continue
+        level = layout.parse_level_dir(entry.name) if entry.is_dir() else None
+        if level is None:
+            if entry.is_dir() or entry.name.endswith(layout.SUFFIX):
+                findings.append((str(path), "extra: not a level_01..level_09 folder of test_wf"))
+            continue
+        for item in sorted(os.scandir(path), key=lambda e: e.name):
+            if item.name.startswith("."):
+                continue
+            index = layout.parse_file_name("test", item.name) if item.is_file() else None
+            if index is None:
+                findings.append((item.path, "extra: not a test image name (NNN.tif)"))
+            elif (level, index) not in expected:
+                reason = "no such test pair" if level in wanted_levels else "level not evaluated"
+                findings.append((item.path, f"extra: {reason}"))
+            else:
+                found[(level, index)] = Path(item.path)
+    for level, index in sorted(expected - set(found)):
+        missing = root / layout.level_dir(level) / layout.file_name("test", index)
+        findings.append((str(missing), "missing prediction"))
+    return found, findings
+
+
+def _score_task(task: tuple) -> tuple[list[dict], list[tuple[str, str]], float | None]:
+    """Score one method's predictions of one GT image at all its levels (runs in a worker)."""
+    method, index, gt_path, preds, protocol, pixel_size_nm, with_gt = task
+    gt = read_tiff(gt_path, dtype=None)
+    rows, findings = [], []
+    for level, path in preds:
+        try:
+            pred = read_tiff(path, shape=gt.shape, dtype=None)
+        except DataError as exc:
+            findings.append((str(path), str(exc).removeprefix(f"{path}: ")))
+            continue
+        scores = scoring.score_pair(gt, pred, protocol=protocol, pixel_size_nm=pixel_size_nm)
+        rows.append({"method": method, "level": level, "index": index, **scores, "path": path})
+    gt_res = metrics.resolution_nm(gt, pixel_size_nm) if with_gt else None
+    return rows, findings, gt_res
+
+
+def evaluate(
+    data: str | os.PathLike[str],
+    predictions: dict[str, str | os.PathLike[str]],
+    out: str | os.PathLike[str] | None,
+    *,
+    protocol: str = "dlsr",
+    levels: Sequence[int] | None = None,
+    workers: int = 1,
+    plots: bool = True,
+    montage_index: int | None = None,
+    progress: bool = False,
+) -> Results:
+    """Score prediction folders against a dataset's test split and write the report.
+
+    Parameters
+    ----------
+    data : path-like
+        Dataset root (folder containing ``BioSR/``, or ``Microtubules``).
+    predictions : dict of str to path-like
+        Method name to prediction folder (mirroring ``test_wf``).
+    out : path-like or None
+        Report folder (created); None scores without writing anything.
+    protocol : {'dlsr', 'care'}
+        Normalisation before scoring (see :mod:`biosr.scoring`).
+    levels : sequence of int, optional
+        Levels to evaluate (default all nine).
+    workers : int, optional
+        Processes scoring in parallel (default 1; results do not depend on it).
+    plots : bool, optional
+        Also write the PNG plots, the montage and ``report.html`` (needs
+        matplotlib, ``pip install biosr[plot]``).
+    montage_index : int, optional
+        Test image shown in the montage (default: the first index).
+    progress : bool, optional
+        Show a progress bar.
+
+    Returns
+    -------
+    Results
+        Rows, summary, findings and the written files.
+
+    Raises
+    ------
+    BiosrError
+        Unknown protocol, no predictions, a missing dataset or folder.
+    """
+    try:
+        scoring.check_protocol(protocol)
+    except ValueError as exc:
+        raise BiosrError(str(exc)) from None
+    if not predictions:
+        raise BiosrError("no prediction folders given")
+    try:
+        levels = sorted({layout.check_level(v) for v in (levels or layout.LEVELS)})
+    except ValueError as exc:
+        raise BiosrError(str(exc)) from None
+    pairs = test_pairs(data, levels)
+    levels = sorted({lev for lev, _ in pairs})
+    first = next(iter(pairs.values()))
+    wf_shape = read_tiff(first.wf, dtype=None).shape
+    gt_shape = read_tiff(first.gt, dtype=None).shape
+    pixel_size_nm = layout.PIXEL_SIZE_WF_NM * wf_shape[1] / gt_shape[1]
+    results = Results(scoring.describe(protocol), list(predictions), levels)
+    results.protocol["pixel_size_nm"] = pixel_size_nm
+
+    tasks = []
+    for m, (method, folder) in enumerate(predictions.items()):
+        found, findings = discover(folder, pairs)
+        results.findings.extend(findings)
+        by_index: dict[int, list[tuple[int, str]]] = {}
+        for (level, index), path in sorted(found.items()):
+            by_index.setdefault(index, []).append((level, str(path)))
+        gt_of = {index: str(p.gt) for (_, index), p in pairs.items()}
+        for index in sorted(gt_of):
+            tasks.append(
+                (
+                    method,
+                    index,
+                    gt_of[index],
+                    by_index.get(index, []),
+                    protocol,
+                    pixel_size_nm,
+                    m == 0,
+                )
+            )
+
+    gt_res: list[float] = []
+    outcomes = _run(tasks, workers, progress)
+    for rows, findings, res in outcomes:
+        results.rows.extend(rows)
+        results.findings.extend(findings)
+        if res is not None:
+            gt_res.append(res)
+    order = {name: i for i, name in enumerate(predictions)}
+    results.rows.sort(key=lambda r: (order[r["method"]], r["level"], r["index"]))
+    results.findings.sort()
+    expected = {lev: sum(1 for (lv, _) in pairs if lv == lev) for lev in levels}
+    results.summary = summarize(results.rows, list(predictions), expected)
+    finite = [v for v in gt_res if math.isfinite(v)]
+    results.reference = {
+        "gt_resolution_nm": float(np.mean(finite)) if finite else None,
+        "gt_resolution_n": len(finite),
+    }
+    if out is not None:
+        write_outputs(results, out, data=data, plots=plots, montage_index=montage_index)
+    return results
+
+
+def _run(tasks: list[tuple], workers: int, progress: bool) -> list:
+    it: Iterable
+    if workers > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            chunk = max(1, len(tasks) // (workers * 8))
+            it = pool.map(_score_task, tasks, chunksize=chunk)
+            return list(bar(it, enabled=progress, total=len(tasks), desc="scoring", unit="img"))
+    it = map(_score_task, tasks)
+    return list(bar(it, enabled=progress, total=len(tasks), desc="scoring", unit="img"))
+
+
+def summarize(rows: list[dict], methods: list[str], expected: dict[int, int]) -> dict:
+    """Per (method, level): ``scored``, ``expected``, ``complete`` and per metric mean/std/n.
+
+    Means and spreads are given only for complete levels (None otherwise).
+    The resolution's ``n`` counts images where decorrelation found signal.
+    """
+    summary: dict = {}
+    for method in methods:
+        summary[method] = {}
+        for level, n_expected in expected.items():
+            sel = [r for r in rows if r["method"] == method and r["level"] == level]
+            complete = len(sel) == n_expected
+            entry: dict = {"scored": len(sel), "expected": n_expected, "complete": complete}
+            for name in metrics.METRICS:
+                values = np.array([r[name] for r in sel], dtype=np.float64)
+                values = values[np.isfinite(values)]
+                stats = {"mean": None, "std": None, "n": int(values.size)}
+                if complete and values.size:
+                    stats["mean"] = float(values.mean())
+                    stats["std"] = float(values.std(ddof=1)) if values.size > 1 else 0.0
+                entry[name] = stats
+            summary[method][level] = entry
+    return summary
+
+
+# --------------------------------------------------------------------------- #
+# Outputs
+# --------------------------------------------------------------------------- #
+
+
+def _fmt(name: str, value: float) -> str:
+    return (
+        f"{value:.1f}"
+        if name == "resolution_nm"
+        else f"{value:.2f}"
+        if name == "psnr"
+        else (f"{value:.4f}")
+    )
+
+
+def format_markdown(results: Results) -> str:
+    """Markdown: protocol line, then one methods x levels table per metric (mean ± std)."""
+    p = results.protocol
+    lines = [
+        f"Protocol **{p['name']}**: GT {p['gt_normalization']}; prediction "
+        f"{p['prediction_normalization']}; data range {p['data_range']:g}; MS-SSIM "
+        f"{p['ms_ssim_scales']} scales; resolution by {p['resolution']} at "
+        f"{p['pixel_size_nm']:g} nm/px. Cells: mean ± std over the level's images.",
+        "",
+    ]
+    header = "| method | " + " | ".join(
+        f"L{lev} ({layout.PHOTONS[lev]:.0f} ph)" for lev in results.levels
+    )
+    rule = "|---|" + "---|" * len(results.levels)
+    for name in metrics.METRICS:
+        unit = f" [{metrics.UNITS[name]}]" if metrics.UNITS[name] else ""
+        arrow = "higher" if metrics.HIGHER_IS_BETTER[name] else "lower"
+        lines += [f"### {name}{unit} ({arrow} is better)", "", header + " |", rule]
+        for method in results.methods:
+            cells = []
+            for lev in results.levels:
+                e = results.summary[method][lev]
+                s = e[name]
+                if not e["complete"]:
+                    cells.append(f"incomplete ({e['scored']}/{e['expected']})")
+                elif s["mean"] is None:
+                    cells.append("n/a")
+                else:
+                    extra = "" if s["n"] == e["expected"] else f" (n={s['n']})"
+                    cells.append(f"{_fmt(name, s['mean'])} ± {_fmt(name, s['std'])}{extra}")
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append("")
+    counts = sorted(
+        {results.summary[m][lev]["expected"] for m in results.methods for lev in results.levels}
+    )
+    lines.append(f"Images per level: {', '.join(map(str, counts))}.")
+    ref = results.reference.get("gt_resolution_nm")
+    if ref is not None:
+        lines.append(f"GT resolution (decorrelation, same estimator): {ref:.1f} nm.")
+    if results.findings:
+        lines += ["", f"**{len(results.findings)} problem(s)** with the predictions:", ""]
+        lines += [f"- `{path}`: {reason}" for path, reason in results.findings]
+    return "\n".join(lines) + "\n"
+
+
+def format_csv(results: Results) -> str:
+    """The per-image CSV text (protocol and data range on every row)."""
+    buf = io.StringIO()
+    cols = [
+        "method",
+        "level",
+        "photons",
+        "index",
+        *metrics.METRICS,
+        "protocol",
+        "data_range",
+        "path",
+    ]
+    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    writer.writeheader()
+    for r in results.rows:
+        row = {**r, "photons": f"{layout.PHOTONS[r['level']]:.1f}"}
+        row.update({k: repr(float(r[k])) for k in metrics.METRICS})
+        row.update(protocol=results.protocol["name"], data_range=results.protocol["data_range"])
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def summary_json(results: Results) -> dict:
+    """The JSON summary: version, protocol, levels with photons, summary, reference, findings."""
+    return {
+        "biosr_version": __version__,
+        "protocol": results.protocol,
+        "methods": results.methods,
+        "levels": {str(lev): {"photons": layout.PHOTONS[lev]} for lev in results.levels},
+        "photons_note": "nominal geometric ladder 15..600 photons (see biosr.layout)",
+        "summary": {
+            m: {str(lev): e for lev, e in per.items()} for m, per in results.summary.items()
+        },
+        "reference": results.reference,
+        "complete": all(e["complete"] for per in results.summary.values() for e in per.values()),
+        "findings": [{"path": p, "reason": r} for p, r in results.findings],
+    }
+
+
+def write_outputs(
+    results: Results,
+    out: str | os.PathLike[str],
+    *,
+    data: str | os.PathLike[str],
+    plots: bool = True,
+    montage_index: int | None = None,
+) -> dict[str, Path]:
+    """Write CSV, JSON and Markdown (and plots, montage, HTML) into `out`; return their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"csv": out / CSV_FILE, "json": out / JSON_FILE, "markdown": out / MD_FILE}
+    write_text(files["csv"], format_csv(results))
+    write_text(files["json"], json.dumps(summary_json(results), indent=2) + "\n")
+    write_text(files["markdown"], format_markdown(results))
+    results.files.update(files)
+    if plots:
+        from biosr import report
+
+        results.files.update(report.write_plots(results, out))
+        montage = report.write_montage(results, data, out, index=montage_index)
+        if montage is not None:
+            results.files["montage"] = montage
+        results.files["html"] = report.write_html(out / "report.html", results)
+    return results.files
