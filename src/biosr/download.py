@@ -1,0 +1,328 @@
+"""Get the BioSR Microtubules data: the published copy (git), the original release, or a mirror.
+
+Three sources, one call (:func:`download`), and :func:`biosr.verify.verify`
+on whatever arrived:
+
+``"git"`` (default)
+    The published copy, :data:`GIT_URL`, by partial shallow clone with a
+    sparse checkout of only the requested splits' folders
+    (:mod:`biosr.fetch_git`): ``splits=["test"]`` transfers only the test
+    files (~100 MB of ~11.8 GB). Re-running resumes or completes.
+``"figshare"``
+    The original release archive ``Microtubules.zip`` of DOI
+    :data:`biosr.layout.RELEASE_DOI`, for ``biosr build``. pooch resolves the
+    DOI to figshare's download address (:func:`pooch.downloaders.doi_to_repository`)
+    and supplies figshare's own MD5 for the file; :data:`REGISTRY` holds a
+    third-party MD5 used only when figshare gives none.
+a URL or a local path
+    Of a zip or tar archive of the layout (any mirror). Downloaded, checked
+    against ``known_hash`` when given, then extracted safely (:mod:`biosr.extract`)
+    under ``ROOT/BioSR/Microtubules`` whatever folder wraps it inside.
+
+What pooch does here: DOI resolution, the hash registry format
+(``"md5:HEX"``) and hashing. What is hand-written (:mod:`biosr.fetch_http`):
+the download itself, because pooch cannot resume an interrupted transfer;
+HTTP Range resume, retries with back-off, the HTML-page check, and the
+rename-after-checksum. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, NamedTuple
+
+from biosr import fetch_http, layout
+from biosr.errors import BiosrError, DataError
+from biosr.fetch_http import UnreachableError
+
+#: The published, preprocessed copy (the seed's only access route).
+GIT_URL = "https://github.com/DeepTrackAI/biosr_dataset"
+
+#: Known hashes of the original release's files, in pooch's ``"alg:hex"`` form.
+#: The MD5 of Microtubules.zip comes from a third-party audit, not from the
+#: authors; figshare's own MD5 (from its API) takes precedence when available.
+REGISTRY: dict[str, str] = {layout.RELEASE_ARCHIVE: "md5:df983755a1b45d512b000475e3072fc7"}
+#: Where each registry entry comes from.
+REGISTRY_SOURCE: dict[str, str] = {layout.RELEASE_ARCHIVE: "third-party audit (unconfirmed)"}
+
+SOURCES = ("git", "figshare")
+
+
+class Downloaded(NamedTuple):
+    """What :func:`fetch` got.
+
+    Attributes
+    ----------
+    path : Path
+        The ``Microtubules`` folder (git, archive) or the release archive (figshare).
+    source : str
+        ``"git"``, ``"figshare"``, or the URL or path used.
+    revision : str
+        Git commit, or the checksum that the archive matched (``"alg:hex"``), or "".
+    report : biosr.verify.Report or None
+        Verification of what arrived (None for the release archive, which
+        ``biosr build`` checks when it reads it).
+    """
+
+    path: Path
+    source: str
+    revision: str
+    report: Any
+
+
+def download(
+    root: str | os.PathLike[str],
+    *,
+    splits: Sequence[str] | None = None,
+    source: str = "git",
+    progress: bool = False,
+    **options: Any,
+) -> Path:
+    """Download the data into `root`, verify it, and return where it is.
+
+    Parameters
+    ----------
+    root : path-like
+        Destination. For ``"git"`` it becomes a clone of the published
+        repository (must be new, empty, or an earlier clone), the dataset
+        at ``root/BioSR/Microtubules``; for an archive the dataset lands at
+        the same place; for ``"figshare"`` the archive is ``root/Microtubules.zip``.
+    splits : sequence of str, optional
+        Splits wanted (default all): ``"training"``, ``"validate"``, ``"test"``.
+    source : str, optional
+        ``"git"`` (default), ``"figshare"``, or the URL or path of a zip or tar
+        archive of the layout.
+    progress : bool, optional
+        Show progress on stderr.
+    **options
+        Passed to :func:`fetch`: ``known_hash``, ``git_url``, ``deep``,
+        ``keep_archive``, ``retries``, ``backoff``, ``timeout``.
+
+    Returns
+    -------
+    Path
+        The ``Microtubules`` folder, or the release archive for ``"figshare"``.
+
+    Raises
+    ------
+    DataError
+        The data arrived but failed verification (the first problems are
+        named; run ``biosr verify`` for all), or a checksum mismatched.
+    UnreachableError
+        The source cannot be reached (offline or blocked).
+    BiosrError
+        Any other problem described in one line.
+
+    Examples
+    --------
+    >>> from biosr.download import download
+    >>> download("data", splits=["test"])  # doctest: +SKIP
+    PosixPath('data/BioSR/Microtubules')
+    """
+    got = fetch(root, splits=splits, source=source, progress=progress, **options)
+    if got.report is not None and not got.report.ok:
+        first = "; ".join(str(f) for f in got.report.findings[:3])
+        raise DataError(
+            f"{got.path}: downloaded but verification found {len(got.report.findings):,} "
+            f"problem(s): {first}; run `biosr verify {got.path}` for all"
+        )
+    return got.path
+
+
+def fetch(
+    root: str | os.PathLike[str],
+    *,
+    splits: Sequence[str] | None = None,
+    source: str = "git",
+    known_hash: str | None = None,
+    git_url: str = GIT_URL,
+    deep: bool = False,
+    keep_archive: bool = False,
+    retries: int = 5,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    progress: bool = False,
+) -> Downloaded:
+    """Download as :func:`download` does, returning the verification report too.
+
+    Parameters
+    ----------
+    root, splits, source, progress
+        As for :func:`download`.
+    known_hash : str, optional
+        Expected hash of an archive (``"sha256:HEX"``, ``"md5:HEX"``).
+    git_url : str, optional
+        Repository for ``source="git"`` (default :data:`GIT_URL`; a mirror
+        or a ``file://`` repository works too).
+    deep : bool, optional
+        Verify by decoding every file (and checking the manifest's sha256).
+    keep_archive : bool, optional
+        Keep a downloaded archive after extracting it (default: delete it).
+    retries, backoff, timeout
+        HTTP retry policy, see :func:`biosr.fetch_http.fetch`.
+
+    Returns
+    -------
+    Downloaded
+    """
+    root = Path(root)
+    wanted = _check_splits(splits)
+    http = {"retries": retries, "backoff": backoff, "timeout": timeout, "progress": progress}
+    if source == "git":
+        from biosr.fetch_git import sparse_fetch
+
+        folders = None
+        if splits is not None:
+            folders = [(layout.DATASET_DIR / d).as_posix() for s in wanted for d in _roots(s)]
+        commit = sparse_fetch(git_url, root, folders, progress=progress)
+        path = layout.dataset_dir(root, must_exist=False)
+        if not path.is_dir():
+            raise DataError(f"{git_url}: the repository has no {layout.DATASET_DIR.as_posix()}/")
+        return Downloaded(path, "git", commit, _verify(path, wanted, deep, progress))
+    if source == "figshare":
+        if splits is not None:
+            raise BiosrError(
+                "--split does not apply to --source figshare: the original release is one "
+                f"archive ({layout.RELEASE_ARCHIVE}) that `biosr build` cuts into splits"
+            )
+        url, checksum = resolve_figshare(known_hash)
+        path = fetch_file(url, root / layout.RELEASE_ARCHIVE, known_hash=checksum, **http)
+        return Downloaded(path, "figshare", checksum or "", None)
+    return _from_archive(root, source, wanted, known_hash, deep, keep_archive, http)
+
+
+def resolve_figshare(known_hash: str | None = None) -> tuple[str, str | None]:
+    """Download address and checksum of the release archive, via pooch's DOI support.
+
+    The checksum is, in order: `known_hash`, figshare's own MD5 of the file
+    (from its API), the third-party entry of :data:`REGISTRY`.
+
+    Raises
+    ------
+    UnreachableError
+        doi.org or figshare cannot be reached.
+    """
+    from pooch.downloaders import doi_to_repository
+
+    doi = layout.RELEASE_DOI
+    try:
+        repo = doi_to_repository(doi)
+        url = repo.download_url(layout.RELEASE_ARCHIVE)
+    except ValueError as exc:
+        raise BiosrError(f"doi:{doi}: {' '.join(str(exc).split())}") from None
+    except Exception as exc:  # requests' connection errors, HTTP errors
+        raise UnreachableError(
+            f"doi:{doi}: cannot reach doi.org/figshare ({type(exc).__name__}); if you are "
+            "offline or it is blocked, fetch the archive elsewhere and pass its URL or path "
+            "with --source, or copy it here and give it to `biosr build`"
+        ) from None
+    if known_hash:
+        return url, known_hash
+    item = {f.get("name"): f for f in getattr(repo, "api_response", [])}.get(
+        layout.RELEASE_ARCHIVE, {}
+    )
+    md5 = item.get("computed_md5") or item.get("supplied_md5")
+    return url, f"md5:{md5}" if md5 else REGISTRY.get(layout.RELEASE_ARCHIVE)
+
+
+def fetch_file(url: str, dest: Path, **options: Any) -> Path:
+    """:func:`biosr.fetch_http.fetch`, the one place this module downloads a file."""
+    return fetch_http.fetch(url, dest, **options)
+
+
+def _check_splits(splits: Sequence[str] | None) -> tuple[str, ...]:
+    if splits is None:
+        return layout.SPLITS
+    if isinstance(splits, str):
+        splits = [splits]
+    try:
+        return tuple(layout.check_split(s) for s in dict.fromkeys(splits))
+    except ValueError as exc:
+        raise BiosrError(str(exc)) from None
+
+
+def _roots(split: str) -> tuple[str, str]:
+    return layout.split_roots(split)
+
+
+def _verify(path: Path, splits: Sequence[str], deep: bool, progress: bool) -> Any:
+    from biosr.verify import verify
+
+    return verify(path, splits=splits, deep=deep, progress=progress)
+
+
+def _is_url(source: str) -> bool:
+    return urllib.parse.urlparse(source).scheme in ("http", "https")
+
+
+def _from_archive(
+    root: Path,
+    source: str,
+    splits: Sequence[str],
+    known_hash: str | None,
+    deep: bool,
+    keep_archive: bool,
+    http: dict[str, Any],
+) -> Downloaded:
+    from biosr.extract import extract, members
+
+    if _is_url(source):
+        name = PurePosixPath(urllib.parse.urlparse(source).path).name or "biosr_archive"
+        archive = fetch_file(source, root / name, known_hash=known_hash, **http)
+        downloaded = True
+    else:
+        archive = Path(source).expanduser()
+        if not archive.is_file():
+            raise BiosrError(
+                f"{source}: unknown source; use 'git', 'figshare', an http(s) URL, "
+                "or the path of a zip or tar archive"
+            )
+        if known_hash is not None:
+            fetch_http.check_hash(archive, known_hash, source=str(archive))
+        downloaded = False
+    rename = _dataset_rename(members(archive), splits, archive)
+    extract(archive, root, rename=rename, progress=http["progress"])
+    path = layout.dataset_dir(root, must_exist=False)
+    report = _verify(path, splits, deep, http["progress"])
+    if downloaded and not keep_archive and report.ok:
+        archive.unlink()
+    return Downloaded(path, source, known_hash or "", report)
+
+
+def _dataset_rename(entries: list, splits: Sequence[str], archive: Path) -> Any:
+    """Map archive names onto ``BioSR/Microtubules/...``, keeping the wanted splits only.
+
+    The dataset part of a name starts after its last ``Microtubules``
+    component, or else at its first split folder (``test_wf`` ...), so any
+    wrapping folder (``biosr_dataset-main/``) is dropped.
+    """
+    folders = {d for s in layout.SPLITS for d in layout.split_roots(s)}
+    keep = {d for s in splits for d in layout.split_roots(s)}
+    files = {layout.MANIFEST_FILE, layout.CARD_FILE}
+
+    def inside(name: PurePosixPath) -> PurePosixPath | None:
+        parts = name.parts
+        if layout.DATASET_DIR.name in parts[:-1]:
+            start = len(parts) - parts[::-1].index(layout.DATASET_DIR.name)
+        else:
+            start = next((i for i, p in enumerate(parts) if p in folders), len(parts))
+        rel = parts[start:]
+        in_split = len(rel) > 1 and rel[0] in folders
+        top_file = len(rel) == 1 and rel[0] in files
+        return PurePosixPath(*rel) if in_split or top_file else None
+
+    def rename(name: PurePosixPath) -> PurePosixPath | None:
+        rel = inside(name)
+        if rel is None or not (rel.parts[0] in keep or rel.name in files):
+            return None
+        return PurePosixPath(layout.DATASET_DIR.as_posix()) / rel
+
+    if not any(inside(m.name) is not None for m in entries if not m.is_dir):
+        raise DataError(
+            f"{archive}: no BioSR/Microtubules split folders inside; if it is the original "
+            f"release (Cell_XXX folders), give it to `biosr build` instead"
+        )
+    return rename

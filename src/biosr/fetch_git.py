@@ -1,0 +1,179 @@
+"""Fetch folders of a git repository: a partial, shallow clone with a sparse checkout.
+
+Driven through the system ``git`` (2.27 or newer) because nothing in Python
+does partial clone well. The recipe:
+
+1. ``git clone --filter=blob:none --depth 1 --no-checkout --sparse URL ROOT``
+   transfers one commit and its trees, no file contents;
+2. ``git sparse-checkout set --cone DIR ...`` selects the wanted folders;
+3. ``git checkout`` (first time) or ``git checkout HEAD -- DIR ...`` (later)
+   writes them, and git fetches exactly those files' blobs.
+
+Re-running on the same ROOT resumes: the clone is reused, the sparse set
+grows to the union of what was asked, and missing or damaged files of the
+wanted folders are restored. Each folder is added in its own step, so an
+interruption loses at most the folder in flight. Nothing here prints unless
+``progress=True``, when git's own progress lines are passed to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from biosr.errors import BiosrError
+from biosr.fetch_http import UnreachableError
+
+#: Phrases in git's errors that mean the remote could not be reached at all.
+_UNREACHABLE = (
+    "could not resolve host",
+    "failed to connect",
+    "connection refused",
+    "network is unreachable",
+    "could not read from remote repository",
+    "does not appear to be a git repository",
+    "unable to access",
+    "timed out",
+)
+
+
+def git_executable() -> str:
+    """Path of the system ``git``; BiosrError with what to do if there is none."""
+    exe = shutil.which("git")
+    if exe is None:
+        raise BiosrError(
+            "git: not found on PATH; install git (https://git-scm.com/downloads), "
+            "or use --source figshare or --source URL_OR_PATH of an archive"
+        )
+    return exe
+
+
+def _run(
+    args: Sequence[str], *, cwd: Path | None = None, progress: bool = False, url: str = ""
+) -> str:
+    """Run git; return stdout. Errors become one-line BiosrError/UnreachableError."""
+    env = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",  # never block on a password prompt
+        "GIT_LFS_SKIP_SMUDGE": "1",
+    }
+    cmd = [git_executable(), *args]
+    if progress:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        tail = bytearray()
+        assert proc.stderr is not None and proc.stdout is not None
+        while chunk := proc.stderr.read1(4096):  # type: ignore[attr-defined]
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+            tail = (tail + chunk)[-4000:]
+        out = proc.stdout.read()
+        code = proc.wait()
+        err = bytes(tail)
+    else:
+        done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
+        code, out, err = done.returncode, done.stdout, done.stderr
+    if code != 0:
+        message = _last_error(err.decode(errors="replace"))
+        if any(p in message.lower() for p in _UNREACHABLE):
+            raise UnreachableError(
+                f"{url or 'git'}: cannot be reached ({message}); if you are offline or it is "
+                "blocked, fetch the data elsewhere and pass its URL or path with --source, or "
+                "copy the dataset here and run `biosr verify ROOT`"
+            )
+        raise BiosrError(f"git {args[0]}: {message}")
+    return out.decode(errors="replace")
+
+
+def _last_error(text: str) -> str:
+    lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.lower().startswith(("fatal:", "error:"))]
+    return " ".join((errors or lines or ["failed"])[-2:])
+
+
+def is_clone(root: str | os.PathLike[str]) -> bool:
+    """True if `root` is the top of a git working tree (a previous fetch)."""
+    return (Path(root) / ".git").exists()
+
+
+def sparse_fetch(
+    url: str,
+    root: str | os.PathLike[str],
+    folders: Sequence[str] | None,
+    *,
+    progress: bool = False,
+) -> str:
+    """Clone `url` into `root` (or reuse a clone there) and check out only `folders`.
+
+    Parameters
+    ----------
+    url : str
+        Repository address (``https://...``, ``file://...``).
+    root : path-like
+        Working tree; must be absent, empty, or a clone from an earlier call.
+    folders : sequence of str or None
+        Repository-relative folders to check out (cone mode); None checks
+        out everything (sparse checkout is switched off).
+    progress : bool, optional
+        Pass git's progress output to stderr.
+
+    Returns
+    -------
+    str
+        The commit checked out (for provenance).
+
+    Raises
+    ------
+    BiosrError
+        git missing or failing, or `root` a non-empty folder that is not a clone.
+    UnreachableError
+        The remote cannot be reached.
+    """
+    root = Path(root)
+    quiet = [] if progress else ["--quiet"]
+    fresh = not is_clone(root)
+    if fresh:
+        if root.exists() and any(root.iterdir()):
+            raise BiosrError(
+                f"{root}: folder is not empty and not a git clone; choose an empty or new "
+                "folder for --source git"
+            )
+        root.parent.mkdir(parents=True, exist_ok=True)
+        args = ["clone", "--filter=blob:none", "--depth", "1", "--no-checkout", "--sparse"]
+        _run([*args, "--progress" if progress else "--quiet", url, str(root)],
+             progress=progress, url=url)  # fmt: skip
+    git = ["-C", str(root)]
+    have = [] if fresh else _current_folders(root)
+    if have is None:  # an earlier full checkout: keep it full, just restore what is asked
+        pass
+    elif folders is None:
+        _run([*git, "sparse-checkout", "disable"], progress=progress, url=url)
+    else:
+        wanted = list(dict.fromkeys(folders))
+        step = [f for f in have if f not in wanted]
+        for folder in wanted:  # one folder per step: an interruption costs one folder
+            step.append(folder)
+            _run([*git, "sparse-checkout", "set", "--cone", *step], progress=progress, url=url)
+            if fresh or not (root / ".git" / "index").exists():
+                _run([*git, "checkout", *quiet], progress=progress, url=url)
+                fresh = False
+    if (root / ".git" / "index").exists():
+        paths = list(folders) if folders is not None else ["."]
+        _run([*git, "checkout", *quiet, "HEAD", "--", *paths], progress=progress, url=url)
+    else:
+        _run([*git, "checkout", *quiet], progress=progress, url=url)
+    return _run([*git, "rev-parse", "HEAD"]).strip()
+
+
+def _current_folders(root: Path) -> list[str] | None:
+    """Folders of the sparse checkout of a clone; None if it checks out everything."""
+    try:
+        text = _run(["-C", str(root), "sparse-checkout", "list"])
+    except BiosrError:  # sparse checkout not enabled: everything is there already
+        return None
+    return [line.strip() for line in text.splitlines() if line.strip()]

@@ -1,0 +1,289 @@
+"""HTTP downloads and archive sources against servers on 127.0.0.1 (never the internet)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import tarfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import biosr.download as download_module
+from biosr import layout
+from biosr.download import download, fetch
+from biosr.errors import BiosrError, DataError
+from biosr.extract import extract
+from biosr.fetch_http import UnreachableError, part_file
+from biosr.fetch_http import fetch as fetch_url
+from conftest import make_dataset
+
+# --------------------------------------------------------------------------- #
+# A loopback server whose behaviour each test sets
+# --------------------------------------------------------------------------- #
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves `server.payload`; `server.mode` decides how (see :func:`serve`)."""
+
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        srv = self.server
+        srv.requests.append(dict(self.headers))  # type: ignore[attr-defined]
+        data: bytes = srv.payload  # type: ignore[attr-defined]
+        mode: str = srv.mode  # type: ignore[attr-defined]
+        if mode == "html":
+            body = b"<!DOCTYPE html><html><body>Please log in</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if mode == "corrupt":
+            data = bytes([data[0] ^ 0xFF]) + data[1:]
+        start = 0
+        rng = self.headers.get("Range")
+        if rng and mode != "no-range":
+            start = int(rng.removeprefix("bytes=").split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data) - start))
+        self.send_header("ETag", '"v1"')
+        self.end_headers()
+        body = data[start:]
+        if mode == "drop-first" and len(srv.requests) == 1:  # type: ignore[attr-defined]
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return  # the connection closes halfway through the body
+        self.wfile.write(body)
+
+
+@contextmanager
+def serve(payload: bytes, mode: str = "ok") -> Iterator[http.server.ThreadingHTTPServer]:
+    """A server on an ephemeral loopback port, stopped (and joined) on exit."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.payload, srv.mode, srv.requests = payload, mode, []  # type: ignore[attr-defined]
+    srv.daemon_threads = True
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)
+
+
+def url_of(srv: http.server.ThreadingHTTPServer, name: str) -> str:
+    return f"http://127.0.0.1:{srv.server_address[1]}/{name}"
+
+
+def zip_dataset(tmp: Path, *, wrap: str = "biosr_dataset-main") -> bytes:
+    """A zip of a tiny simulated dataset, inside a wrapping folder as GitHub's zips are."""
+    root = tmp / "src"
+    make_dataset(root, {"training": 2, "validate": 1, "test": 1})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                zf.write(path, f"{wrap}/{path.relative_to(root).as_posix()}")
+    return buf.getvalue()
+
+
+FAST = {"retries": 0, "backoff": 0.0, "timeout": 5.0}
+
+# --------------------------------------------------------------------------- #
+# fetch: resume, checksum, HTML
+# --------------------------------------------------------------------------- #
+
+
+def test_dropped_connection_resumes_with_range_byte_identical(tmp_path: Path) -> None:
+    payload = bytes(range(256)) * 4000  # 1,024,000 bytes
+    dest = tmp_path / "file.bin"
+    with serve(payload, "drop-first") as srv:
+        with pytest.raises(BiosrError, match="run the same command again to resume"):
+            fetch_url(url_of(srv, "file.bin"), dest, **FAST)
+        assert not dest.exists()
+        kept = part_file(dest).stat().st_size
+        assert 0 < kept < len(payload)
+        fetch_url(url_of(srv, "file.bin"), dest, known_hash=_sha(payload), **FAST)
+        second = srv.requests[1]
+    assert second["Range"] == f"bytes={kept}-"
+    assert second["If-Range"] == '"v1"'
+    assert dest.read_bytes() == payload
+    assert not part_file(dest).exists()
+
+
+def test_retry_within_one_call_completes(tmp_path: Path) -> None:
+    payload = b"x" * 300_000
+    with serve(payload, "drop-first") as srv:
+        got = fetch_url(url_of(srv, "f"), tmp_path / "f", retries=2, backoff=0.0, timeout=5.0)
+        assert len(srv.requests) == 2
+    assert got.read_bytes() == payload
+
+
+def test_server_without_range_restarts_cleanly(tmp_path: Path) -> None:
+    payload = b"abc" * 50_000
+    dest = tmp_path / "f"
+    part_file(dest).write_bytes(b"zzz" * 1000)  # stale partial data the server will not extend
+    with serve(payload, "no-range") as srv:
+        fetch_url(url_of(srv, "f"), dest, known_hash=_sha(payload), **FAST)
+    assert dest.read_bytes() == payload
+
+
+def test_corrupted_bytes_fail_checksum_and_leave_nothing(tmp_path: Path) -> None:
+    payload = b"good data " * 10_000
+    dest = tmp_path / "f.zip"
+    with serve(payload, "corrupt") as srv:
+        with pytest.raises(DataError, match="checksum mismatch"):
+            fetch_url(url_of(srv, "f.zip"), dest, known_hash=_sha(payload), **FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_md5_known_hash_in_pooch_form(tmp_path: Path) -> None:
+    payload = b"release" * 1000
+    md5 = "md5:" + hashlib.md5(payload).hexdigest()
+    with serve(payload) as srv:
+        got = fetch_url(url_of(srv, "r.zip"), tmp_path / "r.zip", known_hash=md5, **FAST)
+    assert got.read_bytes() == payload
+
+
+def test_html_page_is_detected(tmp_path: Path) -> None:
+    with serve(b"", "html") as srv:
+        with pytest.raises(DataError, match="HTML page instead of the file"):
+            fetch_url(url_of(srv, "data.zip"), tmp_path / "data.zip", **FAST)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreachable_host_is_one_clear_line(tmp_path: Path) -> None:
+    with serve(b"") as srv:
+        url = url_of(srv, "x.zip")  # the port is closed once the server stops
+    with pytest.raises(UnreachableError) as info:
+        fetch_url(url, tmp_path / "x.zip", **FAST)
+    message = str(info.value)
+    assert "\n" not in message and "--source" in message and "biosr verify" in message
+
+
+# --------------------------------------------------------------------------- #
+# Archives: extraction safety, the whole route
+# --------------------------------------------------------------------------- #
+
+
+def test_zip_with_parent_member_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("BioSR/Microtubules/test_gt/001.tif", b"II*\x00")
+        zf.writestr("../escaped.txt", b"gotcha")
+    target = tmp_path / "out"
+    with pytest.raises(DataError, match="outside the target folder; refused"):
+        extract(archive, target)
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not any(target.rglob("*.tif"))  # refused before anything was written
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd_biosr", "a/../../b"])
+def test_tar_with_unsafe_member_is_refused(tmp_path: Path, name: str) -> None:
+    archive = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        info = tarfile.TarInfo(name)
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"bad"))
+    with pytest.raises(DataError, match="refused"):
+        extract(archive, tmp_path / "out")
+
+
+def test_tar_with_symlink_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "link.tar"
+    with tarfile.open(archive, "w") as tf:
+        info = tarfile.TarInfo("BioSR/link")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc"
+        tf.addfile(info)
+    with pytest.raises(DataError, match="link or device; refused"):
+        extract(archive, tmp_path / "out")
+
+
+def test_download_url_of_zip_extracts_verifies_and_cleans_up(tmp_path: Path) -> None:
+    payload = zip_dataset(tmp_path)
+    root = tmp_path / "root"
+    with serve(payload) as srv:
+        got = fetch(root, source=url_of(srv, "biosr.zip"), known_hash=_sha(payload), **FAST)
+    assert got.report.ok, got.report.findings
+    assert got.path == root / layout.DATASET_DIR
+    assert len(list((got.path / "test_wf").rglob("*.tif"))) == 9
+    assert not (root / "biosr.zip").exists()  # deleted once extracted and verified
+    assert [p.name for p in root.iterdir()] == ["BioSR"]
+
+
+def test_download_local_tar_with_one_split(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_dataset(src, {"training": 2, "validate": 1, "test": 1})
+    archive = tmp_path / "mirror.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(src / "BioSR", arcname="BioSR")
+    path = download(tmp_path / "root", source=str(archive), splits=["test"])
+    assert sorted(p.name for p in path.iterdir()) == ["test_gt", "test_wf"]
+    # a re-run finds every file complete and writes nothing new
+    before = {p: p.stat().st_mtime_ns for p in path.rglob("*.tif")}
+    download(tmp_path / "root", source=str(archive), splits=["test"])
+    assert {p: p.stat().st_mtime_ns for p in path.rglob("*.tif")} == before
+    assert archive.exists()  # a local archive is never deleted
+
+
+def test_archive_without_dataset_points_to_build(tmp_path: Path) -> None:
+    archive = tmp_path / "Microtubules.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("Microtubules/Cell_001/SIM_gt.mrc", b"\0" * 16)
+    with pytest.raises(DataError, match="biosr build"):
+        download(tmp_path / "root", source=str(archive))
+
+
+def test_unknown_source_and_split_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(BiosrError, match="unknown source"):
+        download(tmp_path / "r", source=str(tmp_path / "nope.zip"))
+    with pytest.raises(BiosrError, match="unknown split"):
+        download(tmp_path / "r", source="git", splits=["train"])
+
+
+def test_figshare_uses_doi_resolution_and_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = b"PK\x03\x04 pretend release"
+    seen: list[str] = []
+
+    class Repo:
+        api_response = ()  # figshare gave no MD5: the registry's is used
+
+        def download_url(self, name: str) -> str:
+            return url_of(srv, name)
+
+    def resolve(doi: str) -> Repo:
+        seen.append(doi)
+        return Repo()
+
+    monkeypatch.setattr("pooch.downloaders.doi_to_repository", resolve)
+    monkeypatch.setitem(
+        download_module.REGISTRY,
+        layout.RELEASE_ARCHIVE,
+        "md5:" + hashlib.md5(payload).hexdigest(),
+    )
+    with serve(payload) as srv:
+        got = fetch(tmp_path, source="figshare", **FAST)
+    assert seen == [layout.RELEASE_DOI]
+    assert got.path == tmp_path / layout.RELEASE_ARCHIVE
+    assert got.path.read_bytes() == payload and got.report is None
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
