@@ -1,0 +1,535 @@
+"""Load the dataset for deep learning: a PyTorch ``Dataset`` and plain NumPy arrays.
+
+:class:`BioSR` is a map-style dataset in torchvision's manner. It reads the
+packed cache (:mod:`biosr.pack`) when one is fresh, else the TIFF files, and
+loads a whole batch at once through ``__getitems__`` (which
+:class:`torch.utils.data.DataLoader` calls with the batch's indices): the
+images are copied from the memory map straight into one batch tensor, each
+under its random symmetry, and :func:`collate` hands that tensor on without a
+second copy. :func:`load_arrays` gives the same data as NumPy arrays, for any
+framework, memory-mapped when packed. torch is imported only by :class:`BioSR`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from biosr import layout
+from biosr import pack as _pack
+from biosr._progress import bar
+from biosr.errors import BiosrError, DataError
+from biosr.io.tiff import read_tiff
+from biosr.transforms import Compose, Dihedral, Transform, check_normalize, dihedral, normalize
+
+try:  # a torch Dataset when torch is installed; load_arrays works without it
+    from torch.utils.data import Dataset as _Base
+except ImportError:  # pragma: no cover - exercised only without torch
+    _Base = object  # type: ignore[assignment,misc]
+
+#: Values of the ``cache`` argument.
+CACHE_MODES: tuple[str, ...] = ("auto", "packed", "files")
+
+
+class Sample(NamedTuple):
+    """A training or validation item: ``wf, gt = dataset[i]``.
+
+    Attributes
+    ----------
+    wf : torch.Tensor
+        Widefield input, float32, ``(1, H, W)`` (a batch: ``(B, 1, H, W)``).
+    gt : torch.Tensor
+        SIM target, float32, ``(1, s*H, s*W)`` with ``s`` 1 (published) or 2.
+    """
+
+    wf: Any
+    gt: Any
+
+
+class TestSample(NamedTuple):
+    """A test item: ``wf, gt, level, index = dataset[i]`` (or by attribute).
+
+    Attributes
+    ----------
+    wf, gt : torch.Tensor
+        As in :class:`Sample`.
+    level : int
+        Signal level 1..9 of the input (a tensor of levels in a batch).
+    index : int
+        Image number, as in the file name ``NNN.tif`` (a tensor in a batch).
+    """
+
+    wf: Any
+    gt: Any
+    level: Any
+    index: Any
+
+
+class _Index(NamedTuple):
+    """Where each item of a split lives (plain arrays and strings: cheap to pickle)."""
+
+    dataset: Path
+    split: str
+    levels: np.ndarray  # level per item (0 outside test)
+    indices: np.ndarray  # image number per item
+    packed: bool
+    wf_group: np.ndarray  # which WF array per item (packed)
+    wf_rows: np.ndarray  # row in that array (packed)
+    gt_rows: np.ndarray  # row in the GT array (packed)
+    wf_arrays: tuple[str, ...]  # array file per WF group (packed)
+    gt_array: str  # GT array file (packed)
+    wf_paths: tuple[str, ...]  # per item (files)
+    gt_paths: tuple[str, ...]  # per item (files)
+
+
+def _check_args(split: str, level: Any, cache: str) -> tuple[int | None, ...]:
+    try:
+        levels = layout.split_levels(layout.check_split(split), level)
+    except (ValueError, TypeError) as exc:
+        raise DataError(str(exc)) from None
+    if cache not in CACHE_MODES:
+        raise DataError(f"unknown cache {cache!r}; valid: {', '.join(CACHE_MODES)}")
+    return levels
+
+
+def _missing(where: Path | str, split: str) -> DataError:
+    return DataError(
+        f"{where}: no {split} pairs here; `biosr download` or `biosr simulate` can make them"
+    )
+
+
+def _dataset_dir(root: str | os.PathLike[str]) -> Path:
+    try:
+        return layout.dataset_dir(root)
+    except FileNotFoundError as exc:
+        raise DataError(str(exc)) from None
+
+
+def _build_index(
+    root: str | os.PathLike[str],
+    split: str,
+    levels: tuple[int | None, ...],
+    cache: str,
+    *,
+    progress: bool = False,
+) -> _Index:
+    dataset = _dataset_dir(root)
+    lev_arg = None if levels == (None,) else list(levels)
+    wf_groups = _pack.groups(split, lev_arg)
+    gt_group = wf_groups.pop()
+    if cache != "files":
+        indexes = [_pack.fresh_index(dataset, g) for g in [*wf_groups, gt_group]]
+        if cache == "packed" and any(i is None for i in indexes):
+            if not layout.pairs(dataset, split, lev_arg):
+                raise _missing(dataset, split)
+            for group, idx in zip([*wf_groups, gt_group], indexes, strict=True):
+                if idx is None:
+                    _pack.pack_group(dataset, group, progress=progress)
+            indexes = [_pack.fresh_index(dataset, g) for g in [*wf_groups, gt_group]]
+        if all(i is not None for i in indexes):
+            return _packed_index(dataset, split, wf_groups, indexes)
+    pairs = layout.pairs(dataset, split, lev_arg)
+    if not pairs:
+        raise _missing(dataset, split)
+    empty = np.zeros(0, dtype=np.intp)
+    return _Index(
+        dataset=dataset,
+        split=split,
+        levels=np.array([p.level or 0 for p in pairs], dtype=np.intp),
+        indices=np.array([p.index for p in pairs], dtype=np.intp),
+        packed=False,
+        wf_group=empty,
+        wf_rows=empty,
+        gt_rows=empty,
+        wf_arrays=(),
+        gt_array="",
+        wf_paths=tuple(str(p.wf) for p in pairs),
+        gt_paths=tuple(str(p.gt) for p in pairs),
+    )
+
+
+def _packed_index(
+    dataset: Path, split: str, wf_groups: list[_pack.Group], indexes: list[dict[str, Any]]
+) -> _Index:
+    *wf_idx, gt_idx = indexes
+    gt_row_of = {i: r for r, i in enumerate(gt_idx["indices"])}
+    levels, indices, group_of, rows, gt_rows = [], [], [], [], []
+    for g, (group, idx) in enumerate(zip(wf_groups, wf_idx, strict=True)):
+        for row, i in enumerate(idx["indices"]):
+            if i not in gt_row_of:
+                name = layout.file_name(split, i)
+                raise DataError(f"{dataset / layout.split_dirs(split)[1] / name}: file not found")
+            levels.append(group.level or 0)
+            indices.append(i)
+            group_of.append(g)
+            rows.append(row)
+            gt_rows.append(gt_row_of[i])
+    if not indices:
+        raise _missing(dataset, split)
+    return _Index(
+        dataset=dataset,
+        split=split,
+        levels=np.array(levels, dtype=np.intp),
+        indices=np.array(indices, dtype=np.intp),
+        packed=True,
+        wf_group=np.array(group_of, dtype=np.intp),
+        wf_rows=np.array(rows, dtype=np.intp),
+        gt_rows=np.array(gt_rows, dtype=np.intp),
+        wf_arrays=tuple(i["array"] for i in wf_idx),
+        gt_array=gt_idx["array"],
+        wf_paths=(),
+        gt_paths=(),
+    )
+
+
+class _Reader:
+    """Reads images of an index; opens memory maps lazily, once per process."""
+
+    def __init__(self, index: _Index) -> None:
+        self.index = index
+        self._maps: tuple[list[np.ndarray], np.ndarray] | None = None
+        self._pid = -1
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"index": self.index, "_maps": None, "_pid": -1}
+
+    def maps(self) -> tuple[list[np.ndarray], np.ndarray]:
+        if self._maps is None or self._pid != os.getpid():
+            folder = _pack.pack_dir(self.index.dataset)
+            try:
+                wf = [np.load(folder / a, mmap_mode="r") for a in self.index.wf_arrays]
+                gt = np.load(folder / self.index.gt_array, mmap_mode="r")
+            except FileNotFoundError as exc:
+                raise DataError(
+                    f"{exc.filename}: packed array vanished (repacked meanwhile?); "
+                    "create the dataset again"
+                ) from None
+            self._maps, self._pid = (wf, gt), os.getpid()
+        return self._maps
+
+    def sources(self, items: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """2-D source images (memory-map rows or freshly read TIFFs) of `items`."""
+        ix = self.index
+        if ix.packed:
+            wf_maps, gt_map = self.maps()
+            wf = [wf_maps[g][r] for g, r in zip(ix.wf_group[items], ix.wf_rows[items], strict=True)]
+            gt = [gt_map[r] for r in ix.gt_rows[items]]
+            return wf, gt
+        wf = [read_tiff(ix.wf_paths[i]) for i in items]
+        gt = [read_tiff(ix.gt_paths[i]) for i in items]
+        return wf, gt
+
+
+def _fill(out: np.ndarray, sources: list[np.ndarray], ks: np.ndarray | None) -> np.ndarray:
+    """Copy 2-D `sources` into ``out[j]``, each under symmetry ``ks[j]`` (one copy each)."""
+    shape = out.shape[1:]
+    for j, src in enumerate(sources):
+        img = src if ks is None or ks[j] == 0 else dihedral(src, int(ks[j]))
+        if img.shape != shape:
+            raise DataError(f"image {j} of the batch has shape {img.shape}, expected {shape}")
+        out[j] = img
+    return out
+
+
+def _batch_shape(sources: list[np.ndarray], ks: np.ndarray | None) -> tuple[int, int]:
+    h, w = sources[0].shape
+    if ks is not None and ks[0] % 2 == 1:
+        h, w = w, h
+    return h, w
+
+
+def _split_transforms(
+    transforms: Transform | None,
+) -> tuple[Dihedral | None, list[Transform]]:
+    """A leading :class:`Dihedral` (fused into the copy from disk) and the rest."""
+    if transforms is None:
+        return None, []
+    ts = list(transforms.transforms) if isinstance(transforms, Compose) else [transforms]
+    if ts and isinstance(ts[0], Dihedral):
+        return ts[0], ts[1:]
+    return None, ts
+
+
+class BioSR(_Base):
+    """The BioSR Microtubules dataset as a map-style ``torch.utils.data.Dataset``.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder containing ``BioSR/``, or the ``Microtubules`` folder itself.
+    split : {'training', 'validate', 'test'}, optional
+        Which split (default ``"training"``).
+    level : int, list of int or None, optional
+        Test levels (1..9) to include; None (default) means all nine. Must be
+        None for training and validation.
+    transforms : callable, optional
+        A paired transform ``t(wf, gt, rng) -> (wf, gt)`` on NumPy batches
+        ``(N, H, W)`` (see :mod:`biosr.transforms`), applied after
+        normalisation. A leading :class:`~biosr.transforms.Dihedral` is fused
+        into the copy from disk (it commutes with per-image normalisation).
+    normalize : {'stored', 'minmax', 'percentile'}, optional
+        Values as stored (default), per-image min-max to [0, 1], or per-image
+        percentiles (:data:`biosr.transforms.PERCENTILES`) to 0 and 1;
+        applied to WF and GT separately.
+    download : bool, optional
+        If the split is not on disk, fetch it with :func:`biosr.download.download`.
+    cache : {'auto', 'packed', 'files'}, optional
+        ``"auto"`` (default) reads the packed cache if it is fresh, else the
+        TIFFs; ``"packed"`` builds the cache first if it is missing or stale;
+        ``"files"`` always reads the TIFFs.
+    seed : int, optional
+        Seed of the random transforms. The random state of a load depends on
+        `seed`, :attr:`epoch` and the indices loaded together, never on the
+        number of workers or their order.
+    progress : bool, optional
+        Show progress while building a cache or downloading.
+
+    Items
+    -----
+    ``dataset[i]`` is a :class:`Sample` ``(wf, gt)`` of float32 tensors
+    ``(1, H, W)`` and ``(1, s*H, s*W)`` for training and validation; for the
+    test split a :class:`TestSample` ``(wf, gt, level, index)``. Items are in
+    :func:`biosr.layout.pairs` order: by level, then image number. Use
+    :func:`collate` as the ``DataLoader``'s ``collate_fn`` to get batches
+    without a second copy (the default collate gives the same values).
+
+    Raises
+    ------
+    DataError
+        Unknown split, level, normalize or cache (the message lists the valid
+        values), or no data (the message says ``biosr download`` or
+        ``biosr simulate`` can make it).
+
+    Examples
+    --------
+    >>> from torch.utils.data import DataLoader
+    >>> from biosr.transforms import Dihedral
+    >>> ds = BioSR("/data", transforms=Dihedral())  # doctest: +SKIP
+    >>> loader = DataLoader(ds, batch_size=64, shuffle=True, collate_fn=collate)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        split: str = "training",
+        level: int | Sequence[int] | None = None,
+        transforms: Transform | None = None,
+        normalize: str = "stored",
+        download: bool = False,
+        cache: str = "auto",
+        *,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> None:
+        try:
+            import torch  # noqa: F401
+        except ImportError:  # pragma: no cover
+            raise BiosrError("biosr.data.BioSR needs PyTorch: pip install 'biosr[ml]'") from None
+        levels = _check_args(split, level, cache)
+        try:
+            check_normalize(normalize)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        if download and not _has_pairs(root, split, levels):
+            from biosr.download import download as fetch
+
+            fetch(root, splits=[split], progress=progress)
+        self.root = Path(root)
+        self.split = split
+        self.levels = levels
+        self.transforms = transforms
+        self.normalize = normalize
+        self.seed = int(seed)
+        self.epoch = 0
+        self._index = _build_index(root, split, levels, cache, progress=progress)
+        self._reader = _Reader(self._index)
+        self._dihedral, self._rest = _split_transforms(transforms)
+
+    @property
+    def dataset_dir(self) -> Path:
+        """The ``Microtubules`` folder read."""
+        return self._index.dataset
+
+    @property
+    def packed(self) -> bool:
+        """True if items come from the packed cache, False if from TIFF files."""
+        return self._index.packed
+
+    @property
+    def pairs(self) -> list[layout.Pair]:
+        """The :class:`biosr.layout.Pair` of every item, in item order."""
+        ix = self._index
+        return [
+            layout.pair(ix.dataset, self.split, int(i), int(lv) or None)
+            for lv, i in zip(ix.levels, ix.indices, strict=True)
+        ]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch that, with the seed, draws the random transforms."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self._index.indices)
+
+    def __getitem__(self, i: int) -> Sample | TestSample:
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, indices: Iterable[int]) -> list[Sample | TestSample]:
+        """Load several items at once (the DataLoader calls this with a batch's indices).
+
+        Returns a list of items that are views into one batch tensor per
+        field; :func:`collate` returns that tensor as the batch.
+        """
+        import torch
+
+        items = np.asarray(list(indices), dtype=np.intp).reshape(-1)
+        n = len(self)
+        if items.size and (items.min() < -n or items.max() >= n):
+            raise IndexError(f"index out of range for a dataset of {n} items")
+        items = items % n if n else items
+        rng = None
+        if self.transforms is not None:
+            entropy = [self.seed, self.epoch, *items.tolist()]
+            rng = np.random.default_rng(entropy)
+        ks = self._dihedral.draw(len(items), rng) if self._dihedral is not None else None
+        wf_src, gt_src = self._reader.sources(items)
+        wf_t, wf = _empty_batch(torch, (len(items), *_batch_shape(wf_src, ks)), self._rest)
+        gt_t, gt = _empty_batch(torch, (len(items), *_batch_shape(gt_src, ks)), self._rest)
+        _fill(wf, wf_src, ks)
+        _fill(gt, gt_src, ks)
+        if self.normalize != "stored" or self._rest:
+            wf = normalize(wf, self.normalize)
+            gt = normalize(gt, self.normalize)
+            for t in self._rest:
+                wf, gt = t(wf, gt, rng)
+            wf_t = torch.from_numpy(np.ascontiguousarray(wf, dtype=np.float32)[:, np.newaxis])
+            gt_t = torch.from_numpy(np.ascontiguousarray(gt, dtype=np.float32)[:, np.newaxis])
+        if self.split != "test":
+            return [Sample(wf_t[j], gt_t[j]) for j in range(len(items))]
+        lv, ix = self._index.levels[items].tolist(), self._index.indices[items].tolist()
+        return [TestSample(wf_t[j], gt_t[j], lv[j], ix[j]) for j in range(len(items))]
+
+    def __repr__(self) -> str:
+        lv = "" if self.split != "test" else f", level={list(self.levels)}"
+        return (
+            f"BioSR({str(self.dataset_dir)!r}, split={self.split!r}{lv}, items={len(self)}, "
+            f"packed={self.packed}, normalize={self.normalize!r}, transforms={self.transforms!r})"
+        )
+
+
+def _empty_batch(torch: Any, shape: tuple[int, ...], rest: list) -> tuple[Any, np.ndarray]:
+    """A ``(B, 1, H, W)`` float32 tensor (in shared memory inside a worker) and its ``(B, H, W)``
+    NumPy view; plain NumPy when later transforms will replace it anyway."""
+    b, h, w = shape
+    if rest:
+        return None, np.empty(shape, dtype=np.float32)
+    full = (b, 1, h, w)
+    if torch.utils.data.get_worker_info() is not None:
+        storage = torch.UntypedStorage._new_shared(b * h * w * 4)
+        t = torch.empty(0, dtype=torch.float32).set_(storage, 0, full, (h * w, h * w, w, 1))
+    else:
+        t = torch.empty(full, dtype=torch.float32)
+    return t, t.numpy()[:, 0]
+
+
+def collate(items: list[Any]) -> Any:
+    """``collate_fn`` for a DataLoader over :class:`BioSR`: the batch without a second copy.
+
+    Items loaded together by :meth:`BioSR.__getitems__` are views into one
+    tensor; this returns that tensor. Anything else goes to PyTorch's
+    ``default_collate``, which gives the same values.
+    """
+    import torch
+    from torch.utils.data import default_collate
+
+    first = items[0] if len(items) else None
+    if isinstance(first, Sample | TestSample) and all(
+        _is_row_view(getattr(it, f), getattr(first, f)._base, j)
+        for j, it in enumerate(items)
+        for f in ("wf", "gt")
+    ):
+        wf, gt = first.wf._base, first.gt._base
+        if len(wf) == len(items) and len(gt) == len(items):
+            if isinstance(first, Sample):
+                return Sample(wf, gt)
+            levels = torch.tensor([it.level for it in items])
+            index = torch.tensor([it.index for it in items])
+            return TestSample(wf, gt, levels, index)
+    return default_collate(items)
+
+
+def _is_row_view(t: Any, base: Any, j: int) -> bool:
+    return (
+        base is not None
+        and t._base is base
+        and t.data_ptr() == base.data_ptr() + j * base.stride(0) * base.element_size()
+    )
+
+
+def _has_pairs(root: str | os.PathLike[str], split: str, levels: tuple[int | None, ...]) -> bool:
+    try:
+        base = layout.dataset_dir(root)
+    except FileNotFoundError:
+        return False
+    return bool(layout.pairs(base, split, None if levels == (None,) else list(levels)))
+
+
+def load_arrays(
+    root: str | os.PathLike[str],
+    split: str,
+    level: int | Sequence[int] | None = None,
+    *,
+    cache: str = "auto",
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load a split (or test levels) as NumPy arrays ``(wf, gt)``; no torch needed.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder containing ``BioSR/``, or the ``Microtubules`` folder.
+    split : {'training', 'validate', 'test'}
+        Which split.
+    level : int, list of int or None, optional
+        Test levels; None means all nine, concatenated level by level.
+    cache : {'auto', 'packed', 'files'}, optional
+        As in :class:`BioSR`.
+    progress : bool, optional
+        Show a progress bar while reading files or packing.
+
+    Returns
+    -------
+    wf, gt : ndarray
+        ``(N, H, W)`` and ``(N, s*H, s*W)`` float32, row ``i`` one pair, in
+        :func:`biosr.layout.pairs` order. Read-only memory maps when packed
+        and a single group is asked for (training, validation, or one test
+        level whose GT rows line up); otherwise arrays in memory.
+
+    Examples
+    --------
+    >>> wf, gt = load_arrays("/data", "test", level=9)  # doctest: +SKIP
+    """
+    levels = _check_args(split, level, cache)
+    index = _build_index(root, split, levels, cache, progress=progress)
+    reader = _Reader(index)
+    n = len(index.indices)
+    if index.packed:
+        wf_maps, gt_map = reader.maps()
+        wf = wf_maps[0] if len(wf_maps) == 1 else np.concatenate(wf_maps)
+        rows = index.gt_rows
+        contiguous = len(rows) == len(gt_map) and np.array_equal(rows, np.arange(len(gt_map)))
+        gt = gt_map if contiguous else gt_map[rows]
+        return wf, gt
+    wf_list, gt_list = [], []
+    for i in bar(range(n), enabled=progress, total=n, desc=f"reading {split}"):
+        wf_src, gt_src = reader.sources(np.array([i]))
+        wf_list.append(wf_src[0])
+        gt_list.append(gt_src[0])
+    try:
+        return np.stack(wf_list), np.stack(gt_list)
+    except ValueError:
+        raise DataError(f"{index.dataset}: images of the {split} split differ in shape") from None

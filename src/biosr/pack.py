@@ -1,0 +1,324 @@
+"""The packed cache: each split (and test level) in one memory-mappable ``.npy``.
+
+Reading 82,080 small TIFFs per training epoch starves a GPU; one ``.npy`` per
+group of images, memory-mapped, turns a batch into one gather from the page
+cache. The cache lives in the dataset's :data:`biosr.layout.PACK_DIR`
+(``.biosr_pack``, which ``biosr verify`` ignores) and holds, per *group*:
+
+- ``<group>.<token>.npy``: an ``(N, H, W)`` float32 array, row ``i`` the
+  image of the ``i``-th index of the group (in :func:`biosr.layout.pairs`
+  order);
+- ``<group>.json``: the index, naming the array, the image indices and the
+  size and modification time (ns) of every source file.
+
+Groups: ``training_wf``, ``training_gt``, ``validate_wf``, ``validate_gt``,
+``test_wf_level_01`` .. ``test_wf_level_09`` and ``test_gt`` (every file in
+``test_gt``, shared by all levels).
+
+The index JSON is the commit point: an array is written under a temporary
+name with :func:`numpy.lib.format.open_memmap`, renamed to its final name,
+and only then the JSON (atomically) names it. The token is a hash of the
+source listing and stats, so two processes packing the same files at once
+write the same bytes under the same name. A group is *fresh* when its source
+folder lists the same indices with the same sizes and mtimes; otherwise it is
+stale and :func:`pack` rebuilds it. Size plus mtime is the same test ``make``
+and ``rsync`` use; it catches every rewrite made through the file system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from biosr import layout
+from biosr._progress import bar
+from biosr.errors import DataError
+from biosr.io.atomic import atomic_path, write_text
+from biosr.io.tiff import read_tiff
+
+#: Format tag of the index JSON files.
+FORMAT = "biosr-pack/1"
+
+
+class Group(NamedTuple):
+    """One packed array: the images of one folder of a split.
+
+    Attributes
+    ----------
+    name : str
+        e.g. ``training_wf``, ``test_wf_level_03``, ``test_gt``.
+    split : str
+        The split.
+    role : str
+        ``"wf"`` or ``"gt"``.
+    level : int or None
+        Test level of a WF group, else None.
+    folder : Path
+        Folder of the source images, relative to the dataset folder.
+    """
+
+    name: str
+    split: str
+    role: str
+    level: int | None
+    folder: Path
+
+
+class Packed(NamedTuple):
+    """Outcome of packing one group (see :func:`pack`).
+
+    Attributes
+    ----------
+    group : str
+        Group name.
+    array : Path
+        The ``.npy`` file.
+    shape : tuple of int
+        ``(N, H, W)``.
+    rebuilt : bool
+        True if it was (re)written now, False if it was already fresh.
+    """
+
+    group: str
+    array: Path
+    shape: tuple[int, ...]
+    rebuilt: bool
+
+
+def groups(split: str, level: int | list[int] | None = None) -> list[Group]:
+    """The groups a split (and test levels) is packed into, GT group last.
+
+    Examples
+    --------
+    >>> [g.name for g in groups("test", [2, 5])]
+    ['test_wf_level_02', 'test_wf_level_05', 'test_gt']
+    """
+    out = []
+    for lev in layout.split_levels(split, level):
+        wf_dir, gt_dir = layout.split_dirs(split, lev)
+        suffix = "" if lev is None else f"_{layout.level_dir(lev)}"
+        out.append(Group(f"{split}_wf{suffix}", split, "wf", lev, wf_dir))
+    out.append(Group(f"{split}_gt", split, "gt", None, gt_dir))
+    return out
+
+
+def pack_dir(dataset: str | os.PathLike[str]) -> Path:
+    """The cache folder of a ``Microtubules`` folder."""
+    return Path(dataset) / layout.PACK_DIR
+
+
+def source_files(dataset: Path, group: Group) -> tuple[list[int], list[Path]]:
+    """Indices and paths of the images a group packs, in order.
+
+    WF groups (and training/validation GT) follow :func:`biosr.layout.pairs`;
+    ``test_gt`` is every validly named file in ``test_gt``.
+    """
+    if group.role == "gt" and group.split == "test":
+        folder = dataset / group.folder
+        try:
+            names = [e.name for e in os.scandir(folder) if e.is_file()]
+        except FileNotFoundError:
+            names = []
+        found = (layout.parse_file_name("test", n) for n in names)
+        indices = sorted(i for i in found if i is not None)
+        return indices, [folder / layout.file_name("test", i) for i in indices]
+    pairs = layout.pairs(dataset, group.split, group.level)
+    return [p.index for p in pairs], [p.wf if group.role == "wf" else p.gt for p in pairs]
+
+
+def _stats(paths: list[Path]) -> list[list[int]]:
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise DataError(f"{p}: file not found (its pair exists)") from None
+        out.append([st.st_size, st.st_mtime_ns])
+    return out
+
+
+def _token(indices: list[int], stats: list[list[int]]) -> str:
+    blob = json.dumps([indices, stats], separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def read_index(dataset: str | os.PathLike[str], group: Group) -> dict[str, Any] | None:
+    """The index JSON of a packed group, or None if there is none (or it is unreadable)."""
+    path = pack_dir(dataset) / f"{group.name}.json"
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return index if isinstance(index, dict) and index.get("format") == FORMAT else None
+
+
+def fresh_index(dataset: str | os.PathLike[str], group: Group) -> dict[str, Any] | None:
+    """The index of a group if its pack is fresh (sources unchanged, array intact), else None."""
+    dataset = Path(dataset)
+    index = read_index(dataset, group)
+    if index is None:
+        return None
+    indices, paths = source_files(dataset, group)
+    if indices != index["indices"]:
+        return None
+    try:
+        if _stats(paths) != index["stats"]:
+            return None
+    except DataError:
+        return None
+    array = pack_dir(dataset) / index["array"]
+    try:
+        mm = np.load(array, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    if list(mm.shape) != index["shape"] or str(mm.dtype) != index["dtype"]:
+        return None
+    return index
+
+
+def status(root: str | os.PathLike[str], splits: list[str] | None = None) -> dict[str, str]:
+    """State of every group of a dataset's cache: ``"fresh"``, ``"stale"`` or ``"missing"``.
+
+    Splits with no images on disk are left out unless named in `splits`.
+    """
+    dataset = _dataset(root)
+    out = {}
+    for split in splits or _splits_on_disk(dataset):
+        for group in groups(split):
+            if fresh_index(dataset, group) is not None:
+                out[group.name] = "fresh"
+            elif read_index(dataset, group) is not None:
+                out[group.name] = "stale"
+            else:
+                out[group.name] = "missing"
+    return out
+
+
+def pack(
+    root: str | os.PathLike[str],
+    *,
+    splits: list[str] | None = None,
+    level: int | list[int] | None = None,
+    force: bool = False,
+    progress: bool = False,
+) -> list[Packed]:
+    """Pack a dataset's splits into memory-mappable arrays; rebuild only stale groups.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder containing ``BioSR/`` or the ``Microtubules`` folder.
+    splits : list of str, optional
+        Splits to pack; None (default) packs every split found on disk.
+    level : int, list of int or None, optional
+        Test levels to pack (default all); ignored for other splits.
+    force : bool, optional
+        Rebuild even fresh groups.
+    progress : bool, optional
+        Show a progress bar per group.
+
+    Returns
+    -------
+    list of Packed
+        One entry per group, in order.
+
+    Raises
+    ------
+    DataError
+        If the dataset is missing, a named split has no images, an image is
+        unreadable, or images of a group differ in shape or dtype.
+    """
+    dataset = _dataset(root)
+    if splits is None:
+        splits = _splits_on_disk(dataset)
+        if not splits:
+            raise DataError(
+                f"{dataset}: no images of any split; `biosr download` or `biosr simulate` "
+                "can make them"
+            )
+    out = []
+    for split in splits:
+        try:
+            todo = groups(split, level if split == "test" else None)
+        except ValueError as exc:
+            raise DataError(f"{dataset}: {exc}") from None
+        for group in todo:
+            out.append(pack_group(dataset, group, force=force, progress=progress))
+    return out
+
+
+def pack_group(
+    dataset: str | os.PathLike[str], group: Group, *, force: bool = False, progress: bool = False
+) -> Packed:
+    """Pack one group (see :func:`pack`); `dataset` is the ``Microtubules`` folder."""
+    dataset = Path(dataset)
+    folder = pack_dir(dataset)
+    if not force:
+        index = fresh_index(dataset, group)
+        if index is not None:
+            return Packed(group.name, folder / index["array"], tuple(index["shape"]), False)
+    indices, paths = source_files(dataset, group)
+    if not indices:
+        raise DataError(
+            f"{dataset / group.folder}: no images to pack; `biosr download` or "
+            "`biosr simulate` can make them"
+        )
+    stats = _stats(paths)
+    first = read_tiff(paths[0], dtype="float32")
+    shape = (len(paths), *first.shape)
+    token = _token(indices, stats)
+    array = folder / f"{group.name}.{token}.npy"
+    folder.mkdir(exist_ok=True)
+    with atomic_path(array) as tmp:
+        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=layout.DTYPE, shape=shape)
+        rows = bar(enumerate(paths), enabled=progress, total=len(paths), desc=group.name)
+        for row, path in rows:
+            mm[row] = read_tiff(path, shape=first.shape, dtype="float32")
+        mm.flush()
+        del mm
+    if _stats(paths) != stats:
+        with contextlib.suppress(FileNotFoundError):
+            array.unlink()
+        raise DataError(f"{dataset / group.folder}: files changed while packing; run it again")
+    index = {
+        "format": FORMAT,
+        "group": group.name,
+        "folder": group.folder.as_posix(),
+        "array": array.name,
+        "shape": list(shape),
+        "dtype": str(layout.DTYPE),
+        "indices": indices,
+        "stats": stats,
+    }
+    write_text(folder / f"{group.name}.json", json.dumps(index, separators=(",", ":")) + "\n")
+    for old in folder.glob(f"{group.name}.*.npy"):
+        if old.name != array.name:
+            with contextlib.suppress(FileNotFoundError):
+                old.unlink()
+    return Packed(group.name, array, shape, True)
+
+
+def open_group(dataset: str | os.PathLike[str], index: dict[str, Any]) -> np.memmap:
+    """Memory-map (read-only) the array an index names."""
+    return np.load(pack_dir(dataset) / index["array"], mmap_mode="r")
+
+
+def _dataset(root: str | os.PathLike[str]) -> Path:
+    try:
+        return layout.dataset_dir(root)
+    except FileNotFoundError as exc:
+        raise DataError(str(exc)) from None
+
+
+def _splits_on_disk(dataset: Path) -> list[str]:
+    out = []
+    for split in layout.SPLITS:
+        if layout.pairs(dataset, split):
+            out.append(split)
+    return out
