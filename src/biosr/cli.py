@@ -200,6 +200,105 @@ def _run_build(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- #
+# evaluate, baseline
+# --------------------------------------------------------------------------- #
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score prediction folders on the test split, level by level (tables, plots)",
+        description="Score predictions (TIFFs mirroring test_wf/level_XX/NNN.tif) against the "
+        "test GT at every level: PSNR, SSIM, MS-SSIM (3 scales), NRMSE and a decorrelation "
+        "resolution in nm. Writes per_image.csv, summary.json, summary.md, plot_<metric>.png, "
+        "montage.png and report.html to --out. Missing, extra, wrongly shaped or non-finite "
+        "predictions are each named; a level with missing images is reported incomplete, "
+        "never averaged. Exit status 1 if any prediction was missing or bad.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="dataset root (holds BioSR/)")
+    p.add_argument(
+        "--predictions",
+        nargs="+",
+        required=True,
+        metavar="[NAME=]DIR",
+        help="prediction folders; a folder's name is the method's name unless NAME= is given",
+    )
+    p.add_argument("--out", type=Path, required=True, help="report folder (created)")
+    p.add_argument(
+        "--protocol",
+        choices=("dlsr", "care"),
+        default="dlsr",
+        help="dlsr (default): both min-max normalised, data range 1, as the BioSR authors; "
+        "care: GT percentile-normalised, prediction affinely fitted to it",
+    )
+    p.add_argument("--levels", type=_levels, default=None, help="levels, e.g. 9 or 1,5,9 or 1-9")
+    p.add_argument("--workers", type=int, default=1, help="scoring processes (default 1)")
+    p.add_argument("--no-plots", action="store_true", help="skip PNGs and HTML (no matplotlib)")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from biosr.evaluate import evaluate, parse_prediction_specs
+
+    results = evaluate(
+        args.data,
+        parse_prediction_specs(args.predictions),
+        args.out,
+        protocol=args.protocol,
+        levels=args.levels,
+        workers=args.workers,
+        plots=not args.no_plots,
+        progress=True,
+    )
+    print(results.markdown(), end="")
+    print(f"report: {args.out} ({', '.join(p.name for p in results.files.values())})")
+    return EXIT_OK if results.ok else EXIT_ERROR
+
+
+def _add_baseline(sub: argparse._SubParsersAction) -> None:
+    from biosr.baselines import BASELINES, RL_ITERATIONS
+
+    p = sub.add_parser(
+        "baseline",
+        help="write reference predictions of the test split: wf, bicubic, rl",
+        description="Write a baseline's predictions of the test split as TIFFs mirroring "
+        "test_wf/level_XX/NNN.tif (on the GT grid), for `biosr evaluate`. wf: the input "
+        "(pixels replicated when the GT is 2x); bicubic: order-3 resize to the GT grid; rl: "
+        "Richardson-Lucy with the widefield Airy PSF (525 nm, NA 1.3).",
+    )
+    p.add_argument("name", choices=BASELINES, help="which baseline")
+    p.add_argument("--data", type=Path, required=True, help="dataset root (holds BioSR/)")
+    p.add_argument("--out", type=Path, required=True, help="prediction folder to create")
+    p.add_argument(
+        "--iterations",
+        type=int,
+        default=RL_ITERATIONS,
+        help=f"Richardson-Lucy iterations (rl only; default {RL_ITERATIONS})",
+    )
+    p.add_argument("--levels", type=_levels, default=None, help="levels, e.g. 9 or 1,5,9 or 1-9")
+    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing predictions")
+    p.set_defaults(func=_run_baseline)
+
+
+def _run_baseline(args: argparse.Namespace) -> int:
+    from biosr.baselines import run_baseline
+
+    out = run_baseline(
+        args.name,
+        args.data,
+        args.out,
+        levels=args.levels,
+        iterations=args.iterations,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        progress=True,
+    )
+    print(f"{args.name} predictions written to {out}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- #
 # main
 # --------------------------------------------------------------------------- #
 
@@ -209,6 +308,8 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_verify,
     _add_info,
     _add_cite,
+    _add_evaluate,
+    _add_baseline,
 )
 
 
