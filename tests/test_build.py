@@ -1,0 +1,218 @@
+"""biosr build end to end on a small hand-made release: counts, verify, alignment, determinism,
+resume after a failure and after a kill, and what an existing output folder allows."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import biosr.build
+from biosr import layout, protocol
+from biosr.build import WORK_DIR, build, counts, resolve_params
+from biosr.errors import DataError
+from biosr.io.tiff import read_tiff
+from biosr.manifest import read_card, read_manifest
+from biosr.verify import verify
+from build_release import WF_SIGMA, make_release
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_release(tmp_path_factory.mktemp("release"), cells=6, size=192, seed=1)
+
+
+@pytest.fixture(scope="module")
+def built(release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(release, tmp_path_factory.mktemp("built"), preset="small", seed=7)
+
+
+def _manifest_bytes(dataset: Path) -> bytes:
+    return (dataset / layout.MANIFEST_FILE).read_bytes()
+
+
+def _r(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def _aligned_r(wf: np.ndarray, gt: np.ndarray, shift: int = 0) -> float:
+    """Correlation of a WF patch with its GT patch on the WF grid blurred to WF resolution."""
+    if gt.shape != wf.shape:
+        gt = protocol.bin2(gt)
+    blurred = ndimage.gaussian_filter(gt.astype(np.float64), WF_SIGMA, mode="nearest")
+    if shift:
+        blurred = np.roll(blurred, (shift, shift), axis=(0, 1))
+    return _r(wf, blurred)
+
+
+def test_small_preset_end_to_end_passes_deep_verify(built: Path) -> None:
+    expected = counts(resolve_params("small"))
+    assert expected == {"training": 216, "validate": 72, "test": 6}
+    report = verify(built.parent.parent, deep=True)
+    assert report.ok, [str(f) for f in report.findings]
+    assert len(layout.pairs(built, "training")) == 216
+    assert len(layout.pairs(built, "validate")) == 72
+    assert len(layout.pairs(built, "test", 9)) == 6
+    rows = read_manifest(built)
+    assert len(rows) == 2 * (216 + 72) + 6 * 9 + 6
+    assert not (built / WORK_DIR).exists()
+    card = read_card(built)
+    assert card["gt_scale"] == 1 and card["seed"] == 7 and card["producer"] == "biosr build"
+    assert card["counts"] == expected
+    assert card["protocol"]["training_cells"] == [2, 3, 4]
+    assert card["pixel_size_wf_nm"] == layout.PIXEL_SIZE_WF_NM
+    # provenance: a training row names its cell, level file, crop, angle and flip
+    row = rows["training_wf/00000001.tif"]
+    assert row["cell"] == "2" and row["source"] == "Cell_002/RawSIMData_level_01.mrc"
+    assert 1 <= int(row["angle"]) <= 360 and row["flip"] == "none"
+    assert rows["training_gt/00000001.tif"]["source"] == "Cell_002/SIM_gt.mrc"
+    assert rows["training_wf/00000216.tif"]["cell"] == "4"
+    # four flip variants of crops per (cell, level)
+    assert {rows[f"training_wf/{i:08d}.tif"]["flip"] for i in range(1, 9)} == {
+        "none",
+        "ud",
+        "lr",
+        "both",
+    }
+    image = read_tiff(built / "training_wf" / "00000001.tif", shape=(128, 128))
+    assert image.min() == 0.0 and image.max() == 1.0
+
+
+def test_test_split_shares_crops_across_levels(built: Path) -> None:
+    rows = read_manifest(built)
+    for index in (1, 6):
+        name = layout.file_name("test", index)
+        origins = {
+            (
+                rows[f"test_wf/{layout.level_dir(lv)}/{name}"]["crop_y"],
+                rows[f"test_wf/{layout.level_dir(lv)}/{name}"]["crop_x"],
+            )
+            for lv in layout.LEVELS
+        }
+        assert len(origins) == 1
+        assert rows[f"test_gt/{name}"]["level"] == ""
+        assert rows[f"test_wf/level_01/{name}"]["angle"] == "0"
+
+
+def test_every_patch_is_aligned_and_a_shifted_pair_is_not(built: Path) -> None:
+    worst, best_shifted = 1.0, -1.0
+    for split in layout.SPLITS:
+        for p in layout.pairs(built, split):
+            wf, gt = read_tiff(p.wf), read_tiff(p.gt)
+            worst = min(worst, _aligned_r(wf, gt))
+            best_shifted = max(best_shifted, _aligned_r(wf, gt, shift=6))
+    assert worst > 0.9
+    assert best_shifted < 0.9
+
+
+def test_gt_scale_2_keeps_dlsr_geometry_and_alignment(release: Path, tmp_path: Path) -> None:
+    opts = {"training_crops": 1, "validate_crops": 1, "test_crops": 1, "flips": 2}
+    dataset = build(release, tmp_path, preset="small", gt_scale=2, **opts)
+    assert read_card(dataset)["gt_scale"] == 2
+    assert verify(tmp_path, deep=True).ok
+    for p in layout.pairs(dataset, "training") + layout.pairs(dataset, "test", 1):
+        wf, gt = read_tiff(p.wf, shape=(128, 128)), read_tiff(p.gt, shape=(256, 256))
+        assert _aligned_r(wf, gt) > 0.9
+
+
+def test_same_result_for_any_worker_count(built: Path, release: Path, tmp_path: Path) -> None:
+    other = build(release, tmp_path, preset="small", seed=7, workers=2)
+    assert _manifest_bytes(other) == _manifest_bytes(built)
+    assert read_card(other)["build"] == read_card(built)["build"]
+    seed8 = build(release, tmp_path / "s8", preset="small", seed=8, workers=2)
+    assert _manifest_bytes(seed8) != _manifest_bytes(built)
+
+
+def test_resume_after_failure_skips_done_cells(
+    built: Path, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_cell = biosr.build.build_cell
+    calls: list[int] = []
+
+    def failing(task):
+        calls.append(task.cell)
+        if task.cell == 3:
+            raise OSError("injected failure")
+        return real_cell(task)
+
+    monkeypatch.setattr(biosr.build, "build_cell", failing)
+    with pytest.raises(OSError, match="injected"):
+        build(release, tmp_path, preset="small", seed=7)
+    dataset = layout.dataset_dir(tmp_path)
+    assert not (dataset / layout.MANIFEST_FILE).exists()
+    assert not (dataset / layout.CARD_FILE).exists()
+    assert calls == [1, 2, 3]  # validate cell 1, training 2, then 3 fails
+    calls.clear()
+    monkeypatch.setattr(
+        biosr.build, "build_cell", lambda task: calls.append(task.cell) or real_cell(task)
+    )
+    build(release, tmp_path, preset="small", seed=7)
+    assert calls == [3, 4, 5, 6]
+    assert _manifest_bytes(dataset) == _manifest_bytes(built)
+
+
+_SLOW_BUILD = """
+import sys, time
+import biosr.build as b
+real = b.build_cell
+def slow(task):
+    rows = real(task)
+    if task.cell == 2:
+        time.sleep(60)
+    return rows
+b.build_cell = slow
+b.build(sys.argv[1], sys.argv[2], preset="small", seed=7)
+"""
+
+
+def test_resume_after_kill_gives_identical_result(
+    built: Path, release: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_BUILD, str(release), str(tmp_path)], env=env
+    )
+    work = layout.dataset_dir(tmp_path, must_exist=False) / WORK_DIR
+    deadline = time.monotonic() + 60
+    while not (work / "training_cell_002.csv").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "build died early"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    dataset = layout.dataset_dir(tmp_path)
+    assert not (dataset / layout.MANIFEST_FILE).exists()
+    # a half-written file of a killed worker is left only under a temporary name
+    (dataset / "training_wf" / ".00000500.tif.999.part").write_bytes(b"half")
+    build(release, tmp_path, preset="small", seed=7)
+    assert _manifest_bytes(dataset) == _manifest_bytes(built)
+    assert verify(tmp_path, deep=True).ok
+    assert not (dataset / "training_wf" / ".00000500.tif.999.part").exists()
+
+
+def test_existing_output(built: Path, release: Path, tmp_path: Path) -> None:
+    before = _manifest_bytes(built)
+    # the same build again: nothing to do
+    assert build(release, built.parent.parent, preset="small", seed=7) == built
+    assert _manifest_bytes(built) == before
+    with pytest.raises(DataError, match="different dataset"):
+        build(release, built.parent.parent, preset="small", seed=8)
+    assert _manifest_bytes(built) == before
+    foreign = tmp_path / "BioSR" / "Microtubules"
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match="not from a biosr build"):
+        build(release, tmp_path, preset="small")
+    # overwrite replaces what a build owns and leaves other files alone
+    copy = tmp_path / "copy"
+    build(release, copy, preset="small", seed=8, test_crops=1, training_crops=1, validate_crops=1)
+    dataset = build(release, copy, preset="small", seed=7, overwrite=True)
+    assert _manifest_bytes(dataset) == before
