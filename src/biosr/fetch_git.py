@@ -10,8 +10,8 @@ does partial clone well. The recipe:
    writes them, and git fetches exactly those files' blobs.
 
 Re-running on the same ROOT resumes: the clone is reused, the sparse set
-grows to the union of what was asked, and missing or damaged files of the
-wanted folders are restored. Each folder is added in its own step, so an
+grows to the union of what was asked, and missing or damaged files of all
+its folders are restored. Each folder is added in its own step, so an
 interruption loses at most the folder in flight. Nothing here prints unless
 ``progress=True``, when git's own progress lines are passed to stderr.
 """
@@ -19,6 +19,7 @@ interruption loses at most the folder in flight. Nothing here prints unless
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,8 @@ from pathlib import Path
 from biosr.errors import BiosrError
 from biosr.fetch_http import UnreachableError
 
+#: A line of git's progress output ("Receiving objects:  42% ...").
+_PERCENT = re.compile(rb"\d+% \(")
 #: Phrases in git's errors that mean the remote could not be reached at all.
 _UNREACHABLE = (
     "could not resolve host",
@@ -66,12 +69,15 @@ def _run(
         proc = subprocess.Popen(
             cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        tail = bytearray()
+        tail, pending = bytearray(), b""
         assert proc.stderr is not None and proc.stdout is not None
         while chunk := proc.stderr.read1(4096):  # type: ignore[attr-defined]
-            sys.stderr.buffer.write(chunk)
-            sys.stderr.flush()
             tail = (tail + chunk)[-4000:]
+            *lines, pending = re.split(rb"(?<=[\r\n])", pending + chunk)
+            shown = b"".join(ln for ln in lines if _PERCENT.search(ln))  # progress, not errors
+            if shown:
+                sys.stderr.write(shown.decode(errors="replace"))
+                sys.stderr.flush()
         out = proc.stdout.read()
         code = proc.wait()
         err = bytes(tail)
@@ -149,6 +155,7 @@ def sparse_fetch(
              progress=progress, url=url)  # fmt: skip
     git = ["-C", str(root)]
     have = [] if fresh else _current_folders(root)
+    step: list[str] = []
     if have is None:  # an earlier full checkout: keep it full, just restore what is asked
         pass
     elif folders is None:
@@ -162,8 +169,8 @@ def sparse_fetch(
             if fresh or not (root / ".git" / "index").exists():
                 _run([*git, "checkout", *quiet], progress=progress, url=url)
                 fresh = False
-    if (root / ".git" / "index").exists():
-        paths = list(folders) if folders is not None else ["."]
+    if (root / ".git" / "index").exists():  # restore missing or damaged files of every folder
+        paths = step if folders is not None and have is not None else ["."]
         _run([*git, "checkout", *quiet, "HEAD", "--", *paths], progress=progress, url=url)
     else:
         _run([*git, "checkout", *quiet], progress=progress, url=url)

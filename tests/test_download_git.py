@@ -1,0 +1,119 @@
+"""`--source git` against a local file:// repository built from a simulated dataset."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from biosr import layout
+from biosr.cli import main
+from biosr.download import download, fetch
+from biosr.errors import BiosrError
+from biosr.manifest import card_base, file_row, write_card, write_manifest
+from conftest import make_dataset
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="system git not installed")
+
+COUNTS = {"training": 3, "validate": 2, "test": 2}
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+    }
+    env["GIT_COMMITTER_EMAIL"] = "t@t"
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, check=True)
+    return done.stdout.decode()
+
+
+def make_repo(folder: Path, counts: dict[str, int] | None = None) -> str:
+    """A git repository laid out like the published one; returns its file:// URL."""
+    base = make_dataset(folder, counts or COUNTS)
+    rows = [
+        file_row(base, p, role)
+        for split in layout.SPLITS
+        for p in layout.pairs(base, split)
+        for role in ("wf", "gt")
+    ]
+    write_manifest(base, rows)
+    write_card(base, card_base(source="test", gt_scale=1))
+    (folder / "README.md").write_text("simulated\n")
+    git("init", "-q", "-b", "main", cwd=folder)
+    git("add", ".", cwd=folder)
+    git("commit", "-q", "-m", "data", cwd=folder)
+    git("config", "uploadpack.allowFilter", "true", cwd=folder)  # serve --filter over file://
+    return folder.resolve().as_uri()
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return make_repo(tmp_path_factory.mktemp("remote"))
+
+
+def tifs(root: Path) -> list[str]:
+    return sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*.tif") if ".git" not in p.parts
+    )
+
+
+def test_split_test_checks_out_only_test_files(tmp_path: Path, repo: str) -> None:
+    root = tmp_path / "clone"
+    got = fetch(root, splits=["test"], git_url=repo)
+    assert got.report.ok, got.report.findings
+    files = tifs(root)
+    assert len(files) == 2 * 9 + 2
+    assert all(
+        f.startswith(("BioSR/Microtubules/test_wf/", "BioSR/Microtubules/test_gt/")) for f in files
+    )
+    assert len(got.revision) == 40
+    # the other splits' contents were never transferred: their blobs are missing locally
+    missing = git("rev-list", "--objects", "--missing=print", "HEAD", cwd=root)
+    assert sum(line.startswith("?") for line in missing.splitlines()) == 2 * (3 + 2)
+
+
+def test_rerun_adds_splits_and_restores_damage(tmp_path: Path, repo: str) -> None:
+    root = tmp_path / "clone"
+    download(root, splits=["test"], git_url=repo)
+    damaged = root / "BioSR/Microtubules/test_gt/001.tif"
+    damaged.unlink()
+    path = download(root, splits=["validate"], git_url=repo)
+    assert damaged.is_file()  # every folder checked out so far is completed
+    assert sorted(d.name for d in path.iterdir() if d.is_dir()) == [
+        "test_gt", "test_wf", "validate_gt", "validate_wf",
+    ]  # fmt: skip
+
+
+def test_full_clone_verifies_deep(tmp_path: Path, repo: str) -> None:
+    got = fetch(tmp_path / "full", git_url=repo, deep=True)
+    assert got.report.ok, got.report.findings
+    assert got.report.hashed == (3 + 2) * 2 + 2 * 9 + 2
+    assert len(tifs(tmp_path / "full")) == got.report.hashed
+
+
+def test_non_empty_folder_is_refused(tmp_path: Path, repo: str) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    with pytest.raises(BiosrError, match="not empty and not a git clone"):
+        download(tmp_path, splits=["test"], git_url=repo)
+
+
+def test_unreachable_repository_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    url = (tmp_path / "no-such-repo").as_uri()
+    code = main(["download", str(tmp_path / "r"), "--split", "test", "--git-url", url])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and "--source" in err and "biosr verify" in err
+
+
+def test_cli_download_prints_verify_summary(tmp_path: Path, repo: str, capsys) -> None:
+    code = main(["download", str(tmp_path / "c"), "--split", "test", "--git-url", repo])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "OK" in out.splitlines()[-1]
+    assert "test" in out and "training" not in out
