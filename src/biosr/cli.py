@@ -371,6 +371,53 @@ def _run_download(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- #
+# pack
+# --------------------------------------------------------------------------- #
+
+
+def _add_pack(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pack",
+        help="pack each split (and test level) into one memory-mapped array for fast loading",
+        description="Write each split (and test level) of a dataset copy into one "
+        f"memory-mappable .npy plus an index JSON, under {layout.PACK_DIR}/ in the "
+        "Microtubules folder. Fresh groups are kept; groups whose source files changed "
+        "(size or mtime) are rebuilt. biosr.data.BioSR then reads them (cache='auto').",
+    )
+    p.add_argument("root", type=Path, help="folder containing BioSR/, or the Microtubules folder")
+    p.add_argument(
+        "--splits",
+        nargs="+",
+        choices=layout.SPLITS,
+        default=None,
+        help="splits to pack (default: every split on disk)",
+    )
+    p.add_argument(
+        "--level", type=_levels, default=None, help="test levels, e.g. 1,5,9 or 1-9 (default all)"
+    )
+    p.add_argument("--force", action="store_true", help="rebuild even fresh groups")
+    p.add_argument(
+        "--status", action="store_true", help="only report which groups are fresh, stale, missing"
+    )
+    p.set_defaults(func=_run_pack)
+
+
+def _run_pack(args: argparse.Namespace) -> int:
+    from biosr.pack import pack, status
+
+    if args.status:
+        for group, state in status(args.root, args.splits).items():
+            print(f"{group:18s} {state}")
+        return EXIT_OK
+    for done in pack(
+        args.root, splits=args.splits, level=args.level, force=args.force, progress=True
+    ):
+        shape = " x ".join(str(n) for n in done.shape)
+        print(f"{done.group:18s} {shape:18s} {'packed' if done.rebuilt else 'fresh'}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- #
 # main
 # --------------------------------------------------------------------------- #
 
@@ -383,6 +430,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_cite,
     _add_evaluate,
     _add_baseline,
+    _add_pack,
 )
 
 

@@ -1,0 +1,161 @@
+"""A Lightning ``LightningDataModule`` over :class:`biosr.data.BioSR`: one place for data options.
+
+Training uses the training split with random symmetries of the square (and an
+optional random crop), validation the validate split as stored, testing and
+prediction the test split. Batches are :class:`biosr.data.Sample`
+``(wf, gt)`` or, for the test split, :class:`biosr.data.TestSample`
+``(wf, gt, level, index)``; both unpack as ``wf, gt = batch[0], batch[1]``.
+Under DDP, Lightning swaps the shuffling sampler for a ``DistributedSampler``;
+the dataset's batched loading and :func:`biosr.data.collate` work with it
+unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from biosr.data import BioSR, collate
+from biosr.transforms import Compose, Dihedral, RandomCrop, Transform
+
+
+class BioSRDataModule(L.LightningDataModule):
+    """Training, validation and test loaders of a BioSR dataset copy.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder containing ``BioSR/``, or the ``Microtubules`` folder.
+    batch_size : int, optional
+        Pairs per training batch (default 4, as the authors).
+    num_workers : int, optional
+        DataLoader worker processes (default 0: load in the main process,
+        which is fastest from the packed cache on a small machine).
+    cache : {'auto', 'packed', 'files'}, optional
+        See :class:`biosr.data.BioSR`. Use ``"packed"`` to build the cache
+        once before training.
+    augment : bool, optional
+        Random symmetry of the square per training pair (default True).
+    crop : int, optional
+        Random WF crop side for training (the GT crop keeps the scale);
+        None (default) trains on whole patches.
+    normalize : {'stored', 'minmax', 'percentile'}, optional
+        Normalisation of every split (default as stored).
+    test_level : int, list of int or None, optional
+        Test levels for ``test``/``predict`` (default all nine).
+    eval_batch_size : int, optional
+        Batch size of validation and test (default: `batch_size`).
+    seed : int, optional
+        Seed of shuffling and augmentation (default 0).
+    download : bool, optional
+        Fetch missing splits with :func:`biosr.download.download`.
+    pin_memory : bool, optional
+        Pin batches for faster host-to-GPU copies (default: when CUDA is available).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        batch_size: int = 4,
+        num_workers: int = 0,
+        cache: str = "auto",
+        augment: bool = True,
+        crop: int | None = None,
+        normalize: str = "stored",
+        test_level: int | Sequence[int] | None = None,
+        eval_batch_size: int | None = None,
+        seed: int = 0,
+        download: bool = False,
+        pin_memory: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.cache = cache
+        self.augment = bool(augment)
+        self.crop = crop
+        self.normalize = normalize
+        self.test_level = test_level
+        self.eval_batch_size = int(eval_batch_size or batch_size)
+        self.seed = int(seed)
+        self.download = bool(download)
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
+        self.train_set: BioSR | None = None
+        self.val_set: BioSR | None = None
+        self.test_set: BioSR | None = None
+
+    def train_transforms(self) -> Transform | None:
+        """The training augmentation: random symmetry, then the optional crop."""
+        ts: list[Transform] = []
+        if self.augment:
+            ts.append(Dihedral())
+        if self.crop is not None:
+            ts.append(RandomCrop(self.crop))
+        return Compose(ts) if ts else None
+
+    def _dataset(self, split: str, **kwargs: Any) -> BioSR:
+        return BioSR(
+            self.root,
+            split,
+            normalize=self.normalize,
+            download=self.download,
+            cache=self.cache,
+            seed=self.seed,
+            **kwargs,
+        )
+
+    def prepare_data(self) -> None:
+        """Download missing splits (once per node) when ``download=True``."""
+        if self.download:
+            for split in ("training", "validate"):
+                self._dataset(split)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Create the datasets a stage needs (``fit``, ``validate``, ``test``, ``predict``)."""
+        if stage in (None, "fit") and self.train_set is None:
+            self.train_set = self._dataset("training", transforms=self.train_transforms())
+        if stage in (None, "fit", "validate") and self.val_set is None:
+            self.val_set = self._dataset("validate")
+        if stage in (None, "test", "predict") and self.test_set is None:
+            self.test_set = self._dataset("test", level=self.test_level)
+
+    def _loader(self, dataset: BioSR | None, batch_size: int, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("call setup() with the matching stage first")
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+            pin_memory=self.pin_memory,
+            generator=generator,
+            persistent_workers=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches (seeded), with augmentation."""
+        if self.train_set is not None and self.trainer is not None:
+            self.train_set.set_epoch(self.trainer.current_epoch)
+        return self._loader(self.train_set, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches in dataset order."""
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches (``TestSample``) in dataset order: by level, then index."""
+        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """As :meth:`test_dataloader`."""
+        return self.test_dataloader()
