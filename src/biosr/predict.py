@@ -1,0 +1,319 @@
+"""Run a trained network on patches or full fields, tiled without seams, and write TIFFs.
+
+A field larger than the tile is cut into overlapping tiles. Each tile's
+prediction is weighted by a window that is zero over its outer ``margin``
+pixels (where the network saw the tile's edge, not the image) and then rises
+as a raised cosine (``sin^2``) across the rest of the overlap, so that the
+weights of neighbouring tiles sum to one: the blend has no seam, and for a
+translation-equivariant network (the U-Net, with tile origins on its pooling
+grid) whose receptive-field radius is at most ``margin``, the tiled result
+equals whole-image prediction away from the image's borders. DFCAN's Fourier
+attention pools over the whole input, so for DFCAN tiling is a close, smooth
+approximation. Hand-written because no maintained library does this blend for
+arbitrary torch models without heavy dependencies.
+
+Checkpoints are read with plain torch (no Lightning needed): the network's
+name and options come from the checkpoint's hyper-parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from biosr import layout
+from biosr._progress import bar
+from biosr.errors import BiosrError, DataError
+from biosr.io.tiff import read_pixel_size_nm, read_tiff, write_tiff
+
+#: Image files predict reads from a folder.
+IMAGE_SUFFIXES = (".tif", ".tiff")
+#: What a TIFF without resolution tags reads as (1 pixel per unit): taken as unknown.
+_TIFF_DEFAULT_PIXEL_NM = 1000.0
+
+
+class LoadedModel(NamedTuple):
+    """A network rebuilt from a checkpoint.
+
+    Attributes
+    ----------
+    net : torch.nn.Module
+        The network, in eval mode, on the requested device.
+    name : str
+        ``"dfcan"`` or ``"unet"``.
+    scale : int
+        Output size / input size.
+    global_step : int
+        Training steps behind the weights.
+    """
+
+    net: object
+    name: str
+    scale: int
+    global_step: int
+
+
+def load_model(checkpoint: str | os.PathLike[str], *, device: str = "cpu") -> LoadedModel:
+    """Rebuild the network saved in a ``biosr train`` checkpoint.
+
+    Parameters
+    ----------
+    checkpoint : path-like
+        A ``.ckpt`` file written by :func:`biosr.train.train`. It is unpickled:
+        load only checkpoints you trust.
+    device : str
+        Torch device for the network.
+
+    Returns
+    -------
+    LoadedModel
+
+    Raises
+    ------
+    BiosrError
+        If the file is missing or not a biosr checkpoint.
+    """
+    import torch
+
+    from biosr.models import build_model
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise BiosrError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise BiosrError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    if not hp or "model" not in hp or "state_dict" not in ckpt:
+        raise BiosrError(f"{path}: not a biosr training checkpoint (no model hyper-parameters)")
+    net = build_model(hp["model"], scale=int(hp["scale"]), **dict(hp.get("model_options") or {}))
+    state = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items()}
+    net.load_state_dict(state)
+    net.eval().to(device)
+    return LoadedModel(net, hp["model"], int(hp["scale"]), int(ckpt.get("global_step", 0)))
+
+
+def _ramp(length: int, overlap: int, margin: int, left: bool, right: bool) -> np.ndarray:
+    """1-D blend weights of one tile: zero margin, then sin^2 up over the overlap."""
+    d = np.arange(length, dtype=np.float64)
+    w = np.ones(length)
+    width = overlap - 2 * margin
+    for on, dist in ((left, d), (right, length - 1 - d)):
+        if on:
+            t = np.clip((dist - margin + 0.5) / width, 0.0, 1.0)
+            w *= np.sin(0.5 * np.pi * t) ** 2
+    return w
+
+
+def _axis_plan(n: int, tile: int, stride: int, align: int) -> tuple[int, list[int], int]:
+    """Padded length, tile starts and tile length along one axis."""
+    if n <= tile:
+        length = math.ceil(n / align) * align
+        return length, [0], length
+    padded = tile + math.ceil((n - tile) / align) * align
+    starts = list(range(0, padded - tile + 1, stride))
+    if starts[-1] != padded - tile:
+        starts.append(padded - tile)
+    return padded, starts, tile
+
+
+def predict_image(
+    model,
+    image: np.ndarray,
+    *,
+    tile: int = 256,
+    overlap: int = 96,
+    margin: int = 32,
+    batch_size: int = 4,
+    device: str | None = None,
+) -> np.ndarray:
+    """Predict one 2-D image, in overlapping tiles when it is larger than `tile`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or LoadedModel
+        Network taking ``(N, 1, H, W)``; its ``scale`` and ``size_multiple``
+        attributes are used when present (default 1).
+    image : ndarray
+        2-D input (already normalised as the network was trained).
+    tile : int
+        Tile side in input pixels (rounded up to the network's size multiple).
+    overlap : int
+        Overlap of neighbouring tiles in input pixels.
+    margin : int
+        Outer pixels of each tile given zero weight (at least the network's
+        receptive-field radius for an exact result); ``2 * margin < overlap``.
+    batch_size : int
+        Tiles per forward pass.
+    device : str, optional
+        Torch device; default the network's.
+
+    Returns
+    -------
+    ndarray
+        float32, ``scale`` times the input's shape.
+    """
+    import torch
+
+    net = model.net if isinstance(model, LoadedModel) else model
+    scale = int(getattr(net, "scale", 1))
+    align = int(getattr(net, "size_multiple", 1))
+    if image.ndim != 2:
+        raise ValueError(f"predict_image takes a 2-D image, got shape {image.shape}")
+    if 2 * margin >= overlap:
+        raise ValueError(f"overlap ({overlap}) must exceed twice the margin ({margin})")
+    tile = math.ceil(tile / align) * align
+    if tile <= overlap:
+        raise ValueError(f"tile ({tile}) must be larger than the overlap ({overlap})")
+    stride = max(align, (tile - overlap) // align * align)
+    if device is None:
+        device = next(net.parameters()).device
+    h, w = image.shape
+    ph, ys, th = _axis_plan(h, tile, stride, align)
+    pw, xs, tw = _axis_plan(w, tile, stride, align)
+    padded = np.pad(np.asarray(image, np.float32), ((0, ph - h), (0, pw - w)), mode="reflect")
+    out = np.zeros((ph * scale, pw * scale), np.float64)
+    weight = np.zeros_like(out)
+    boxes = [(y, x) for y in ys for x in xs]
+    s_ov, s_m = overlap * scale, margin * scale
+    with torch.inference_mode():
+        for i in range(0, len(boxes), batch_size):
+            chunk = boxes[i : i + batch_size]
+            batch = np.stack([padded[y : y + th, x : x + tw] for y, x in chunk])[:, None]
+            pred = net(torch.from_numpy(batch).to(device)).float().cpu().numpy()[:, 0]
+            for (y, x), p in zip(chunk, pred, strict=True):
+                wy = _ramp(th * scale, s_ov, s_m, y > 0, y + th < ph)
+                wx = _ramp(tw * scale, s_ov, s_m, x > 0, x + tw < pw)
+                win = np.outer(wy, wx)
+                sy, sx = slice(y * scale, (y + th) * scale), slice(x * scale, (x + tw) * scale)
+                out[sy, sx] += win * p
+                weight[sy, sx] += win
+    result = out / weight
+    return result[: h * scale, : w * scale].astype(np.float32)
+
+
+def normalize_image(image: np.ndarray, mode: str) -> np.ndarray:
+    """Input normalisation: ``"none"``, ``"minmax"`` (to [0, 1]) or ``"auto"``.
+
+    ``"auto"`` leaves images already within [0, 1] (the dataset's patches)
+    alone and min-max normalises anything else (e.g. a raw widefield field
+    in camera counts), as the training data were.
+    """
+    image = np.asarray(image, np.float32)
+    if mode == "none":
+        return image
+    if mode not in ("minmax", "auto"):
+        raise BiosrError(f"unknown normalisation {mode!r}; valid: auto, minmax, none")
+    lo, hi = float(image.min()), float(image.max())
+    if mode == "auto" and lo >= 0.0 and hi <= 1.0:
+        return image
+    return ((image - lo) / (hi - lo if hi > lo else 1.0)).astype(np.float32)
+
+
+def plan_inputs(source: str | os.PathLike[str], *, split: str = "test") -> list[tuple[Path, Path]]:
+    """Input files and their output paths relative to the output folder.
+
+    A dataset (folder containing ``BioSR/``, or ``Microtubules``) maps its
+    ``test_wf/level_XX/NNN.tif`` to ``level_XX/NNN.tif``, the layout
+    ``biosr evaluate`` scores (other splits: ``SPLIT_wf/NAME.tif`` to
+    ``NAME.tif``). Any other folder maps every TIFF below it to the same
+    relative path; a file maps to its name.
+    """
+    source = Path(source)
+    if source.is_file():
+        return [(source, Path(source.name))]
+    if not source.is_dir():
+        raise DataError(f"{source}: no such file or folder")
+    try:
+        base = layout.dataset_dir(source)
+    except FileNotFoundError:
+        base = None
+    wf_root = None
+    if base is not None:
+        wf_root = base / layout.split_dirs(split, 1 if split == "test" else None)[0].parts[0]
+    if wf_root is not None and wf_root.is_dir():
+        found = layout.pairs(base, split)
+        items = [(p.wf, p.wf.relative_to(wf_root)) for p in found]
+    else:
+        items = [
+            (p, p.relative_to(source))
+            for p in sorted(source.rglob("*"))
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")
+        ]
+    if not items:
+        raise DataError(f"{source}: no input images found (.tif/.tiff)")
+    return items
+
+
+def predict(
+    checkpoint: str | os.PathLike[str],
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    split: str = "test",
+    tile: int = 256,
+    overlap: int = 96,
+    margin: int = 32,
+    batch_size: int = 4,
+    normalize: str = "auto",
+    device: str = "auto",
+    overwrite: bool = True,
+    progress: bool = False,
+) -> Path:
+    """Run a checkpoint on a file, a folder of TIFFs or a dataset split; write float32 TIFFs.
+
+    Parameters
+    ----------
+    checkpoint : path-like
+        Checkpoint from :func:`biosr.train.train`.
+    source : path-like
+        A TIFF, a folder of TIFFs (mirrored), or a dataset root (its
+        ``split``'s inputs; for ``test`` the output mirrors ``test_wf``, so
+        ``biosr evaluate --pred OUT`` scores it).
+    out : path-like
+        Output folder (created).
+    split : str
+        Dataset split to predict when `source` is a dataset.
+    tile, overlap, margin, batch_size
+        Tiling, see :func:`predict_image`.
+    normalize : {'auto', 'minmax', 'none'}
+        Input normalisation (:func:`normalize_image`).
+    device : str
+        ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    overwrite : bool
+        If False, keep outputs that already exist (resume an interrupted run).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Path
+        The output folder.
+    """
+    import torch
+
+    layout.check_split(split)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    loaded = load_model(checkpoint, device=device)
+    items = plan_inputs(source, split=split)
+    out = Path(out)
+    for src, rel in bar(items, enabled=progress, total=len(items), desc="predict", unit="img"):
+        target = out / rel.with_suffix(layout.SUFFIX)
+        if not overwrite and target.is_file():
+            continue
+        image = normalize_image(read_tiff(src, dtype=None), normalize)
+        pred = predict_image(
+            loaded, image, tile=tile, overlap=overlap, margin=margin, batch_size=batch_size
+        )
+        pixel = read_pixel_size_nm(src)
+        if pixel == _TIFF_DEFAULT_PIXEL_NM:
+            pixel = None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_tiff(target, pred, pixel_size_nm=None if pixel is None else pixel / loaded.scale)
+    return out
