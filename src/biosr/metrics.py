@@ -82,7 +82,8 @@ def psnr(gt: np.ndarray, pred: np.ndarray, *, data_range: float = 1.0) -> float:
     20.0
     """
     gt, pred = _pair(gt, pred)
-    return float(peak_signal_noise_ratio(gt, pred, data_range=data_range))
+    with np.errstate(divide="ignore"):  # identical images: inf, not a warning
+        return float(peak_signal_noise_ratio(gt, pred, data_range=data_range))
 
 
 def mse(gt: np.ndarray, pred: np.ndarray) -> float:
