@@ -1,0 +1,86 @@
+"""Shared by the simulator's writers: output-folder checks, worker pools, the card's physics."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from biosr import layout
+from biosr.errors import BiosrError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def prepare_folder(folder: Path, owned: Iterable[str], *, overwrite: bool) -> None:
+    """Create `folder`, refusing a non-empty one unless `overwrite`.
+
+    With `overwrite`, the entries named in `owned` (the writer's own folders
+    and files) are removed first, so no stale file of an earlier, larger run
+    survives; anything else in the folder is left alone.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise BiosrError(f"{folder}: exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise BiosrError(
+                f"{folder}: not empty; choose another output folder or pass --overwrite "
+                "(overwrite=True) to replace the simulated data in it"
+            )
+        for name in owned:
+            target = folder / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def run_jobs(func: Callable[[T], R], jobs: list[T], *, workers: int | None) -> Iterator[R]:
+    """Yield ``func(job)`` for each job, in order, in a process pool (in-process for 1 worker)."""
+    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield func(job)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        yield from pool.map(func, jobs)
+
+
+def physics() -> dict[str, Any]:
+    """Every physical parameter of the simulation, for the dataset card."""
+    from biosr.simulate import camera, imaging, optics, specimen
+
+    return {
+        "pixel_size_wf_nm": layout.PIXEL_SIZE_WF_NM,
+        "pixel_size_gt_nm": layout.PIXEL_SIZE_GT_NM,
+        "emission_nm": layout.EMISSION_NM,
+        "excitation_nm": layout.EXCITATION_NM,
+        "na": layout.NA,
+        "psf": "Airy (aberration-free circular pupil), pixel-integrated",
+        "psf_fwhm_nm": round(optics.psf_fwhm_nm(), 3),
+        "gt_psf": "Airy at half the emission wavelength (ideal 2x linear SIM)",
+        "gt_psf_fwhm_nm": round(optics.psf_fwhm_nm(layout.EMISSION_NM / 2), 3),
+        "sim_pattern_fraction_of_cutoff": imaging.PATTERN_FRACTION,
+        "sim_pattern_period_nm": round(
+            1.0 / (imaging.PATTERN_FRACTION * optics.cutoff_per_nm()), 3
+        ),
+        "sim_modulation": imaging.MODULATION,
+        "sim_orientations_deg": list(imaging.ANGLE_STEPS_DEG),
+        "sim_phases": 3,
+        "photons_per_level": {str(k): round(v, 3) for k, v in layout.PHOTONS.items()},
+        "photon_definition": "mean expected photons per raw frame over structure pixels "
+        f"(noise-free WF above {camera.STRUCTURE_FRACTION} of its 99.5th percentile)",
+        "camera_offset_counts": layout.CAMERA_OFFSET,
+        "photons_per_count": layout.PHOTONS_PER_COUNT,
+        "read_noise_counts": camera.READ_NOISE_COUNTS,
+        "filament_width_nm": specimen.FILAMENT_WIDTH_NM,
+        "filament_density_um_per_um2": [1e3 * d for d in specimen.DENSITY_PER_NM],
+        "persistence_length_nm": list(specimen.PERSISTENCE_NM),
+        "filament_length_nm": list(specimen.LENGTH_NM),
+        "background_fraction": list(specimen.BACKGROUND_FRACTION),
+    }
