@@ -65,8 +65,9 @@ def tifs(root: Path) -> list[str]:
 
 def test_split_test_checks_out_only_test_files(tmp_path: Path, repo: str) -> None:
     root = tmp_path / "clone"
-    got = fetch(root, splits=["test"], git_url=repo)
-    assert got.report.ok, got.report.findings
+    got = fetch(root, splits=["test"], git_url=repo, deep=True)
+    assert got.report.ok, got.report.findings  # the manifest's other splits are not missing
+    assert got.report.hashed == 2 * 9 + 2
     files = tifs(root)
     assert len(files) == 2 * 9 + 2
     assert all(
@@ -117,3 +118,16 @@ def test_cli_download_prints_verify_summary(tmp_path: Path, repo: str, capsys) -
     assert code == 0
     assert "OK" in out.splitlines()[-1]
     assert "test" in out and "training" not in out
+
+
+def test_dataset_download_true_uses_the_mirror_variable(
+    tmp_path: Path, repo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("torch")
+    from biosr.data import BioSR
+
+    monkeypatch.setenv("BIOSR_GIT_URL", repo)
+    data = BioSR(tmp_path / "d", split="test", level=3, download=True)
+    wf, gt = data[0][:2]
+    assert len(data) == 2 and tuple(wf.shape) == (1, 128, 128) and tuple(gt.shape) == (1, 128, 128)
+    assert not (tmp_path / "d" / "BioSR" / "Microtubules" / "training_wf").exists()

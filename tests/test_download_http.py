@@ -16,6 +16,7 @@ import pytest
 
 import biosr.download as download_module
 from biosr import layout
+from biosr.cli import main
 from biosr.download import download, fetch
 from biosr.errors import BiosrError, DataError
 from biosr.extract import extract
@@ -287,3 +288,22 @@ def test_figshare_uses_doi_resolution_and_registry(
 
 def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_damaged_archive_fails_verification_cli_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    src = tmp_path / "src"
+    base = make_dataset(src, {"test": 1})
+    bad = base / "test_gt" / "001.tif"
+    bad.write_bytes(bad.read_bytes()[:1000])  # truncated on the mirror
+    archive = tmp_path / "mirror.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(src.rglob("*.tif")):
+            zf.write(path, path.relative_to(src).as_posix())
+    with pytest.raises(DataError, match="verification found 1 problem"):
+        download(tmp_path / "api", source=str(archive), splits=["test"])
+    code = main(["download", str(tmp_path / "cli"), "--source", str(archive), "--split", "test"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "test_gt/001.tif: truncated" in out and out.rstrip().endswith("FAILED: 1 problem(s)")

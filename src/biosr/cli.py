@@ -335,7 +335,11 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
         metavar="HASH",
         help="expected checksum of an archive: hex sha256, or 'md5:HEX' / 'sha256:HEX'",
     )
-    p.add_argument("--git-url", help="repository for --source git (a mirror, or file://...)")
+    p.add_argument(
+        "--git-url",
+        help="repository for --source git: a mirror or file://... (default: $BIOSR_GIT_URL, "
+        "else the published copy)",
+    )
     p.add_argument("--deep", action="store_true", help="verify by reading every file")
     p.add_argument(
         "--keep-archive", action="store_true", help="keep a downloaded archive after extracting"
@@ -347,7 +351,7 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_download(args: argparse.Namespace) -> int:
-    from biosr.download import GIT_URL, fetch
+    from biosr.download import fetch
     from biosr.verify import format_report
 
     got = fetch(
@@ -355,7 +359,7 @@ def _run_download(args: argparse.Namespace) -> int:
         splits=args.splits,
         source=args.source,
         known_hash=args.known_hash,
-        git_url=args.git_url or GIT_URL,
+        git_url=args.git_url,
         deep=args.deep,
         keep_archive=args.keep_archive,
         retries=args.retries,
@@ -418,6 +422,143 @@ def _run_pack(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- #
+# train, predict
+# --------------------------------------------------------------------------- #
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train DFCAN or the U-Net (Lightning; checkpoints, resume, DDP)",
+        description="Train a super-resolution network on a dataset copy with the BioSR "
+        "authors' recipe by default (Adam 1e-4, MSE + 0.1 x (1 - SSIM), learning rate "
+        "halved on a validation-NRMSE plateau, best checkpoint by validation NRMSE). "
+        "Writes OUT/checkpoints/{best,last}.ckpt and OUT/logs/version_N/metrics.csv "
+        "(+ TensorBoard events when tensorboard is installed). Multi-GPU / multi-node: "
+        "--devices N --num-nodes M (DDP), also under torchrun or SLURM.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="dataset root (contains BioSR/)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs)")
+    p.add_argument("--model", choices=("dfcan", "unet"), default="dfcan", help="(default dfcan)")
+    p.add_argument("--scale", type=int, default=None, help="GT/WF size ratio (default: inferred)")
+    p.add_argument("--batch-size", type=int, default=4, help="pairs per step and device (4)")
+    p.add_argument("--steps", type=int, default=None, help="stop after this many steps")
+    p.add_argument("--epochs", type=int, default=None, help="stop after this many epochs")
+    p.add_argument(
+        "--val-every", type=int, default=None, help="validate every N steps (default: per epoch)"
+    )
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (1e-4)")
+    p.add_argument("--ssim-weight", type=float, default=0.1, help="SSIM term weight (0.1)")
+    p.add_argument("--patience", type=int, default=10, help="LR plateau patience (10)")
+    p.add_argument("--lr-factor", type=float, default=0.5, help="LR plateau factor (0.5)")
+    p.add_argument("--min-lr", type=float, default=1e-5, help="LR floor (1e-5)")
+    p.add_argument(
+        "--precision",
+        default="32-true",
+        help="32-true (default), bf16-mixed or 16-mixed (GPU)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, order, augmentation")
+    p.add_argument("--accelerator", default="auto", help="auto, cpu, gpu (default auto)")
+    p.add_argument("--devices", default="1", help="devices per node, or 'auto' (default 1)")
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes (default 1)")
+    p.add_argument("--strategy", default="auto", help="Lightning strategy (ddp when >1 device)")
+    p.add_argument("--workers", type=int, default=0, help="data-loading workers per device")
+    p.add_argument("--crop", type=int, default=None, help="random training crop side (WF px)")
+    p.add_argument("--cache", choices=("auto", "packed", "files"), default="auto")
+    p.add_argument("--resume", type=Path, default=None, help="checkpoint to continue exactly")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from biosr.train import train
+
+    devices = args.devices if args.devices == "auto" else int(args.devices)
+    result = train(
+        args.data,
+        args.out,
+        model=args.model,
+        scale=args.scale,
+        batch_size=args.batch_size,
+        max_steps=args.steps,
+        max_epochs=args.epochs,
+        val_every=args.val_every,
+        lr=args.lr,
+        ssim_weight=args.ssim_weight,
+        plateau_patience=args.patience,
+        plateau_factor=args.lr_factor,
+        min_lr=args.min_lr,
+        precision=args.precision,
+        seed=args.seed,
+        accelerator=args.accelerator,
+        devices=devices,
+        num_nodes=args.num_nodes,
+        strategy=args.strategy,
+        num_workers=args.workers,
+        resume=args.resume,
+        data_options={"crop": args.crop, "cache": args.cache},
+        progress=True,
+    )
+    if result.is_global_zero:
+        scores = ", ".join(
+            f"{k} {result.metrics[k]:.4g}" for k in ("val_psnr", "val_nrmse") if k in result.metrics
+        )
+        print(f"trained {result.global_step} steps; {scores}")
+        print(f"best checkpoint: {result.best}")
+        print(f"last checkpoint: {result.last}")
+        print(f"logs: {result.log_dir}")
+    return EXIT_OK
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="run a checkpoint on TIFF patches, full fields, or a dataset's test split",
+        description="Run a trained network and write float32 TIFFs. INPUT is a TIFF, a folder "
+        "of TIFFs (mirrored under OUT) or a dataset root (its test_wf is mirrored as "
+        "OUT/level_XX/NNN.tif, which `biosr evaluate` scores). Images larger than --tile "
+        "are predicted in overlapping tiles blended without seams.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint from biosr train")
+    p.add_argument("--input", type=Path, required=True, help="TIFF file, folder, or dataset root")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--split", choices=layout.SPLITS, default="test", help="for a dataset root")
+    p.add_argument("--tile", type=int, default=256, help="tile side in input pixels (256)")
+    p.add_argument("--overlap", type=int, default=96, help="tile overlap in pixels (96)")
+    p.add_argument("--margin", type=int, default=32, help="discarded tile edge in pixels (32)")
+    p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (4)")
+    p.add_argument(
+        "--normalize",
+        choices=("auto", "minmax", "none"),
+        default="auto",
+        help="input normalisation: auto = min-max unless already in [0, 1] (default)",
+    )
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:N")
+    p.add_argument("--keep", action="store_true", help="keep existing outputs (resume)")
+    p.set_defaults(func=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from biosr.predict import predict
+
+    out = predict(
+        args.checkpoint,
+        args.input,
+        args.out,
+        split=args.split,
+        tile=args.tile,
+        overlap=args.overlap,
+        margin=args.margin,
+        batch_size=args.batch_size,
+        normalize=args.normalize,
+        device=args.device,
+        overwrite=not args.keep,
+        progress=True,
+    )
+    print(f"predictions written to {out}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- #
 # main
 # --------------------------------------------------------------------------- #
 
@@ -431,6 +572,8 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_evaluate,
     _add_baseline,
     _add_pack,
+    _add_train,
+    _add_predict,
 )
 
 
