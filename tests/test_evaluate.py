@@ -1,4 +1,4 @@
-"""evaluate: perfect predictions score perfectly, bad inputs are named, incomplete levels flagged."""
+"""evaluate: perfect predictions score perfectly, bad inputs named, incomplete levels flagged."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_dataset
 
 from biosr import layout
 from biosr.cli import main
 from biosr.errors import BiosrError, DataError
 from biosr.evaluate import evaluate, parse_prediction_specs
 from biosr.io.tiff import write_tiff
+from conftest import make_dataset
 
 
 @pytest.fixture
