@@ -1,0 +1,289 @@
+"""The published layout, simulated directly: 128 x 128 float32 pairs with manifest and card.
+
+Per split, cells are simulated (noise-free WF and GT of a whole field, see
+:mod:`biosr.simulate.field`) and cut as the authors' protocol does (DL-SR):
+training and validation take ``crops`` random patches per (cell, level, flip
+variant), centred on structure, with the 4 flip variants; the test split takes
+``crops`` patches per cell at the same place for all 9 levels, sharing one GT.
+Random rotations are left out: the simulated specimen is isotropic, so they
+would only cost time. Each WF patch is the sum of the 9 raw frames drawn in
+one step (:func:`biosr.simulate.camera.widefield_counts`: a sum of
+independent Poisson counts is Poisson of the summed rate, and the 3 phases'
+illumination sums to a constant). WF and GT are then min-max normalised per
+patch to [0, 1] float32, like the real release. The GT is brought to the WF
+grid by 2 x 2 binning (``gt_scale=1``) or kept at 31.3 nm, 256 x 256
+(``gt_scale=2``).
+
+Training and validation indices are a seeded permutation of all the split's
+pairs, so any run of consecutive files mixes cells and the 9 levels. Each cell
+is one job with its own seeds, so the output is bit-identical for any number
+of workers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from biosr import layout
+from biosr._progress import bar
+from biosr.io.tiff import write_tiff
+from biosr.manifest import card_base, file_row, write_card, write_manifest
+from biosr.simulate import camera, output
+from biosr.simulate.field import CROPS, NOISE, cell_seeds, simulate_field
+from biosr.simulate.imaging import bin2
+
+
+class Preset(NamedTuple):
+    """Size of a simulated dataset.
+
+    Attributes
+    ----------
+    field : int
+        Side in WF pixels of each simulated cell's field.
+    cells : dict
+        Cells per split.
+    crops : dict
+        Training/validate: crops per (cell, level, flip); test: crops per cell.
+    """
+
+    field: int
+    cells: dict[str, int]
+    crops: dict[str, int]
+
+    def counts(self) -> dict[str, int]:
+        """Pairs per split (test: per level)."""
+        n = len(layout.LEVELS) * layout.FLIPS
+        return {
+            "training": self.cells["training"] * n * self.crops["training"],
+            "validate": self.cells["validate"] * n * self.crops["validate"],
+            "test": self.cells["test"] * self.crops["test"],
+        }
+
+
+#: Presets: ``tiny`` (seconds, tests), ``small`` (under a minute), ``published`` (exact counts).
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        160, {"training": 1, "validate": 1, "test": 1}, {"training": 1, "validate": 1, "test": 2}
+    ),
+    "small": Preset(
+        256, {"training": 4, "validate": 1, "test": 3}, {"training": 8, "validate": 4, "test": 10}
+    ),
+    "published": Preset(
+        layout.RELEASE_RAW_SIZE,
+        {s: len(c) for s, c in layout.PUBLISHED_CELLS.items()},
+        dict(layout.PUBLISHED_CROPS),
+    ),
+}
+
+_SPLIT_KEY = {split: i + 1 for i, split in enumerate(layout.SPLITS)}
+_FLIP_NAMES = ("none", "ud", "lr", "both")
+
+
+class _Job(NamedTuple):
+    dataset: str
+    split: str
+    cell: int
+    field: int
+    crops: int
+    indices: tuple[int, ...]
+    gt_scale: int
+    seed: int
+
+
+def normalize(image: np.ndarray) -> np.ndarray:
+    """Min-max normalise to [0, 1] float32 (a constant image becomes zeros)."""
+    image = np.asarray(image, dtype=np.float64)
+    lo, hi = float(image.min()), float(image.max())
+    out = (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
+    return out.astype(np.float32)
+
+
+def flip(image: np.ndarray, variant: int) -> np.ndarray:
+    """Flip variant 0 none, 1 up-down, 2 left-right, 3 both."""
+    if variant & 1:
+        image = image[::-1]
+    if variant & 2:
+        image = image[:, ::-1]
+    return np.ascontiguousarray(image)
+
+
+def crop_corners(structure: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` top-left corners of patches centred on structure pixels (uniform if there is none)."""
+    side, half = layout.PATCH_SIZE, layout.PATCH_SIZE // 2
+    limit = structure.shape[0] - side
+    inner = structure[half : half + limit + 1, half : half + limit + 1]
+    candidates = np.argwhere(inner)
+    if len(candidates) == 0:
+        return rng.integers(0, limit + 1, size=(n, 2))
+    return candidates[rng.integers(0, len(candidates), size=n)]
+
+
+def _gt_patch(gt: np.ndarray, y: int, x: int, gt_scale: int) -> np.ndarray:
+    side = layout.PATCH_SIZE
+    patch = gt[2 * y : 2 * (y + side), 2 * x : 2 * (x + side)]
+    return patch if gt_scale == 2 else bin2(patch)
+
+
+def _cell_job(job: _Job) -> list[dict[str, Any]]:
+    seeds = cell_seeds(job.seed, _SPLIT_KEY[job.split], job.cell)
+    field = simulate_field(job.field, seeds)
+    noise = np.random.default_rng(seeds[NOISE])
+    crops = np.random.default_rng(seeds[CROPS])
+    wf, gt, structure = field.clean.wf, field.clean.gt, field.structure
+    scales = {lv: camera.photon_scale(wf, layout.PHOTONS[lv], structure) for lv in layout.LEVELS}
+    side, base = layout.PATCH_SIZE, Path(job.dataset)
+    gt_nm = layout.PIXEL_SIZE_GT_NM if job.gt_scale == 2 else layout.PIXEL_SIZE_WF_NM
+    prov = {"seed": job.seed, "cell": job.cell}
+    rows: list[dict[str, Any]] = []
+    if job.split == "test":
+        corners = crop_corners(structure, job.crops, crops)
+        for k, (y, x) in enumerate(corners.tolist()):
+            index = job.indices[0] + k
+            extra = {**prov, "crop_y": y, "crop_x": x, "flip": "none"}
+            pair = layout.pair(base, "test", index, layout.LEVELS[0])
+            write_tiff(pair.gt, normalize(_gt_patch(gt, y, x, job.gt_scale)), pixel_size_nm=gt_nm)
+            rows.append({**file_row(base, pair, "gt", **extra), "level": ""})
+            for lv in layout.LEVELS:
+                pair = layout.pair(base, "test", index, lv)
+                rate = wf[y : y + side, x : x + side] * scales[lv]
+                image = normalize(camera.widefield_counts(rate, noise))
+                write_tiff(pair.wf, image, pixel_size_nm=layout.PIXEL_SIZE_WF_NM)
+                rows.append(file_row(base, pair, "wf", **extra))
+        return rows
+    items = iter(job.indices)
+    for lv in layout.LEVELS:
+        for variant in range(layout.FLIPS):
+            for y, x in crop_corners(structure, job.crops, crops).tolist():
+                pair = layout.pair(base, job.split, next(items))
+                rate = wf[y : y + side, x : x + side] * scales[lv]
+                image = flip(normalize(camera.widefield_counts(rate, noise)), variant)
+                target = flip(normalize(_gt_patch(gt, y, x, job.gt_scale)), variant)
+                write_tiff(pair.wf, image, pixel_size_nm=layout.PIXEL_SIZE_WF_NM)
+                write_tiff(pair.gt, target, pixel_size_nm=gt_nm)
+                extra = {
+                    **prov,
+                    "photon_level": lv,
+                    "crop_y": y,
+                    "crop_x": x,
+                    "flip": _FLIP_NAMES[variant],
+                }
+                rows.append(file_row(base, pair, "wf", **extra))
+                rows.append(file_row(base, pair, "gt", **extra))
+    return rows
+
+
+def _jobs(dataset: Path, preset: Preset, seed: int, gt_scale: int) -> list[_Job]:
+    jobs: list[_Job] = []
+    per_cell = len(layout.LEVELS) * layout.FLIPS
+    for split in layout.SPLITS:
+        n_cells, crops = preset.cells[split], preset.crops[split]
+        if split == "test":
+            for cell in range(1, n_cells + 1):
+                first = (cell - 1) * crops + 1
+                jobs.append(
+                    _Job(str(dataset), split, cell, preset.field, crops, (first,), gt_scale, seed)
+                )
+            continue
+        total = n_cells * per_cell * crops
+        key = np.random.SeedSequence(int(seed), spawn_key=(_SPLIT_KEY[split], 0))
+        order = np.random.default_rng(key).permutation(total) + 1
+        for cell in range(1, n_cells + 1):
+            chunk = order[(cell - 1) * per_cell * crops : cell * per_cell * crops]
+            indices = tuple(int(i) for i in chunk)
+            jobs.append(
+                _Job(str(dataset), split, cell, preset.field, crops, indices, gt_scale, seed)
+            )
+    return jobs
+
+
+def simulate_patches(
+    root: str | os.PathLike[str],
+    *,
+    preset: str = "tiny",
+    seed: int = 0,
+    gt_scale: int = 1,
+    overwrite: bool = False,
+    progress: bool = False,
+    workers: int | None = None,
+) -> Path:
+    """Write a simulated dataset in the published layout under ``root/BioSR/Microtubules``.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder to hold ``BioSR/`` (or a ``Microtubules`` folder itself).
+    preset : {'tiny', 'small', 'published'}, optional
+        Size (:data:`PRESETS`); ``published`` gives exactly 41,040 / 2,160 /
+        150 x 9 pairs.
+    seed : int, optional
+        Seed; the same seed gives bit-identical files for any `workers`.
+    gt_scale : {1, 2}, optional
+        1 (default): GT binned 2 x 2 onto the WF grid, 128 x 128 as the
+        published release; 2: GT at 31.3 nm, 256 x 256 (DL-SR geometry).
+    overwrite : bool, optional
+        Replace the split folders, manifest and card of an existing dataset
+        there. Without it a non-empty dataset folder is refused.
+    progress : bool, optional
+        Show a progress bar (one step per cell).
+    workers : int, optional
+        Processes (default: all CPUs).
+
+    Returns
+    -------
+    Path
+        The ``Microtubules`` folder (with ``manifest.csv`` and ``dataset_card.json``).
+
+    Raises
+    ------
+    BiosrError
+        If the dataset folder is not empty and `overwrite` is False.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    if gt_scale not in (1, 2):
+        raise ValueError(f"gt_scale must be 1 or 2, got {gt_scale}")
+    spec = PRESETS[preset]
+    dataset = layout.dataset_dir(root, must_exist=False)
+    owned = [d for s in layout.SPLITS for d in layout.split_roots(s)]
+    output.prepare_folder(
+        dataset, [*owned, layout.MANIFEST_FILE, layout.CARD_FILE], overwrite=overwrite
+    )
+    for split in layout.SPLITS:
+        for level in layout.split_levels(split):
+            for folder in layout.split_dirs(split, level):
+                (dataset / folder).mkdir(parents=True, exist_ok=True)
+    jobs = _jobs(dataset, spec, seed, gt_scale)
+    rows: list[dict[str, Any]] = []
+    results = output.run_jobs(_cell_job, jobs, workers=workers)
+    for part in bar(results, enabled=progress, total=len(jobs), desc="simulate cells", unit="cell"):
+        rows.extend(part)
+    write_manifest(dataset, rows)
+    write_card(dataset, patches_card(preset, seed=seed, gt_scale=gt_scale))
+    return dataset
+
+
+def patches_card(preset: str, *, seed: int, gt_scale: int) -> dict[str, Any]:
+    """The card of a simulated dataset: preset, counts, seed, geometry, every physical parameter."""
+    spec = PRESETS[preset]
+    return card_base(
+        source="biosr simulate (physics-based simulator, no real data)",
+        preset=preset,
+        seed=seed,
+        gt_scale=gt_scale,
+        counts=spec.counts(),
+        cells=dict(spec.cells),
+        crops=dict(spec.crops),
+        flips=layout.FLIPS,
+        field_size=spec.field,
+        gt_pixel_size_nm=layout.PIXEL_SIZE_GT_NM if gt_scale == 2 else layout.PIXEL_SIZE_WF_NM,
+        wf="sum of the 9 raw SIM frames (drawn as one Poisson sum), min-max normalised per patch",
+        gt="SIM-resolution image, "
+        + ("2x2-binned onto the WF grid" if gt_scale == 1 else "at 31.3 nm")
+        + ", min-max normalised per patch",
+        normalize="min-max per patch to [0, 1]",
+        physics=output.physics(),
+    )
