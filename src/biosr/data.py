@@ -119,6 +119,8 @@ def _build_index(
 ) -> _Index:
     dataset = _dataset_dir(root)
     lev_arg = None if levels == (None,) else list(levels)
+    if split == "test" and levels == layout.LEVELS:  # all levels: those on disk
+        lev_arg = [lv for lv in layout.LEVELS if layout.pairs(dataset, split, lv)] or None
     wf_groups = _pack.groups(split, lev_arg)
     gt_group = wf_groups.pop()
     if cache != "files":

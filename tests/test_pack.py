@@ -1,0 +1,127 @@
+"""The packed cache: contents, freshness, staleness after a change, rebuild, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tifffile
+
+from biosr import layout
+from biosr.cli import main
+from biosr.data import BioSR, load_arrays
+from biosr.errors import DataError
+from biosr.io.tiff import write_tiff
+from biosr.pack import groups, pack, pack_dir, status
+from conftest import make_dataset
+
+COUNTS = {"training": 3, "validate": 2, "test": 2}
+
+
+@pytest.fixture
+def small(tmp_path):
+    base = make_dataset(tmp_path / "d", COUNTS, size=8, gt_scale=2)
+    return tmp_path / "d", base
+
+
+def test_pack_writes_every_group_equal_to_the_files(small):
+    root, base = small
+    done = pack(root)
+    names = [d.group for d in done]
+    assert names == [g.name for s in layout.SPLITS for g in groups(s)]
+    assert all(d.rebuilt for d in done)
+    for split in layout.SPLITS:
+        for lev in layout.split_levels(split):
+            for g in groups(split, lev)[:1]:
+                index = json.loads((pack_dir(base) / f"{g.name}.json").read_text())
+                arr = np.load(pack_dir(base) / index["array"], mmap_mode="r")
+                pairs = layout.pairs(base, split, lev)
+                assert index["indices"] == [p.index for p in pairs]
+                assert arr.shape == (len(pairs), 8, 8) and arr.dtype == np.float32
+                for row, p in enumerate(pairs):
+                    assert np.array_equal(arr[row], tifffile.imread(p.wf))
+    gt = np.load(next(pack_dir(base).glob("test_gt.*.npy")))
+    assert gt.shape == (2, 16, 16)
+    assert np.array_equal(gt[1], tifffile.imread(base / "test_gt" / "002.tif"))
+    # nothing but arrays and indices in the cache, no temporary files left
+    assert {p.suffix for p in pack_dir(base).iterdir()} == {".npy", ".json"}
+    assert set(status(root).values()) == {"fresh"}
+    assert not any(d.rebuilt for d in pack(root))
+
+
+def test_stale_cache_detected_and_rebuilt(small):
+    root, base = small
+    pack(root, splits=["training"])
+    ds = BioSR(root, "training")
+    assert ds.packed
+    old_arrays = sorted(p.name for p in pack_dir(base).glob("training_wf.*.npy"))
+    changed = layout.pair(base, "training", 2)
+    new = np.full((8, 8), 42.0, dtype=np.float32)
+    write_tiff(changed.wf, new)
+    st = os.stat(changed.wf)
+    os.utime(changed.wf, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert status(root, ["training"]) == {"training_wf": "stale", "training_gt": "fresh"}
+    # auto: a stale pack is not used; the files give the new values
+    auto = BioSR(root, "training")
+    assert not auto.packed
+    assert (auto[1].wf.numpy() == 42).all()
+    # packed: rebuilt, new values, the old array removed
+    rebuilt = BioSR(root, "training", cache="packed")
+    assert rebuilt.packed
+    assert (rebuilt[1].wf.numpy() == 42).all()
+    now = sorted(p.name for p in pack_dir(base).glob("training_wf.*.npy"))
+    assert len(now) == 1 and now != old_arrays
+    # a removed file makes the group stale too
+    layout.pair(base, "training", 3).wf.unlink()
+    layout.pair(base, "training", 3).gt.unlink()
+    assert status(root, ["training"])["training_wf"] == "stale"
+    wf, gt = load_arrays(root, "training", cache="packed")
+    assert wf.shape == (2, 8, 8) and gt.shape == (2, 16, 16)
+    assert isinstance(wf, np.memmap)
+
+
+def test_interrupted_write_leaves_no_final_array(small, monkeypatch):
+    root, base = small
+    import biosr.pack as pk
+
+    calls = {"n": 0}
+    real = pk.read_tiff
+
+    def failing(path, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(path, **kw)
+
+    monkeypatch.setattr(pk, "read_tiff", failing)
+    with pytest.raises(KeyboardInterrupt):
+        pack(root, splits=["training"])
+    assert list(pack_dir(base).iterdir()) == []
+    assert status(root, ["training"])["training_wf"] == "missing"
+
+
+def test_pack_errors(tmp_path):
+    with pytest.raises(DataError, match="biosr download"):
+        pack(tmp_path / "nothing")
+    base = make_dataset(tmp_path / "d", {"training": 2}, size=8)
+    with pytest.raises(DataError, match="no images to pack"):
+        pack(tmp_path / "d", splits=["validate"])
+    write_tiff(layout.pair(base, "training", 2).wf, np.zeros((9, 8), dtype=np.float32))
+    with pytest.raises(DataError, match=r"00000002.tif: wrong shape"):
+        pack(tmp_path / "d")
+
+
+def test_cli_pack(small, capsys):
+    root, _ = small
+    assert main(["pack", str(root), "--splits", "test", "--level", "2-3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out] == ["test_wf_level_02", "test_wf_level_03", "test_gt"]
+    assert out[0].split()[-1] == "packed" and "2 x 8 x 8" in out[0]
+    assert main(["pack", str(root), "--status", "--splits", "test"]) == 0
+    states = dict(line.split() for line in capsys.readouterr().out.splitlines())
+    assert states["test_wf_level_02"] == "fresh" and states["test_wf_level_01"] == "missing"
+    assert main(["pack", str(root / "missing")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "biosr download" in err[0]
