@@ -2,7 +2,7 @@
 
 Run by hand: ``python benchmarks/bench_build.py [--dir /tmp/bench_build] [--workers 2]``.
 The release (55 cells of 502 px raw frames, 1004 px SIM GT) is written once under
-``--dir/release`` by :func:`biosr.simulate.simulate_release` when the simulator has it,
+``--dir/release`` by :func:`biosr.simulate.release.simulate_release` when the simulator has it,
 else by a quick stand-in here (blurred random lines + Poisson noise; the builder's work
 does not depend on the content). Then the build runs into a fresh ``--dir/out`` and
 ``verify(expect="published", deep=True)`` checks it. Prints wall seconds and peak
@@ -59,12 +59,12 @@ def stand_in_release(root: Path, cells: int, size: int, seed: int = 0) -> Path:
 def make_release(root: Path) -> tuple[Path, str]:
     done = root / "Microtubules" / layout.CELL_DIR.format(cell=layout.RELEASE_CELLS)
     try:
-        from biosr.simulate import simulate_release
+        from biosr.simulate.release import simulate_release
     except ImportError:
         return stand_in_release(root, layout.RELEASE_CELLS, layout.RELEASE_RAW_SIZE), "stand-in"
     if done.is_dir():
         return root / "Microtubules", "biosr.simulate"
-    return simulate_release(root, progress=True, overwrite=True), "biosr.simulate"
+    return simulate_release(root, progress=True, overwrite=True, workers=2), "biosr.simulate"
 
 
 def _tree_rss_kb(pid: int) -> int:

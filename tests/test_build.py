@@ -87,6 +87,29 @@ def test_small_preset_end_to_end_passes_deep_verify(built: Path) -> None:
     assert image.min() == 0.0 and image.max() == 1.0
 
 
+def test_simulated_release_end_to_end(tmp_path: Path) -> None:
+    """The simulator's raw release, built with 2 workers: deep verify passes, pairs aligned."""
+    simulate = pytest.importorskip("biosr.simulate.release")
+    from biosr.simulate.optics import psf_fwhm_nm
+
+    release = simulate.simulate_release(tmp_path / "rel", cells=6, size=192, seed=0, workers=1)
+    dataset = build(release, tmp_path / "out", preset="small", workers=2)
+    report = verify(tmp_path / "out", deep=True)
+    assert report.ok, [str(f) for f in report.findings]
+    # blur the (SIM, about 2x sharper) GT to widefield resolution, in WF pixels
+    sigma_wf = psf_fwhm_nm() / layout.PIXEL_SIZE_WF_NM / 2.3548
+    sigma = sigma_wf * np.sqrt(1 - 0.25)
+    worst, best_shifted = 1.0, -1.0
+    for split in layout.SPLITS:
+        for p in layout.pairs(dataset, split):
+            wf = read_tiff(p.wf)
+            blurred = ndimage.gaussian_filter(read_tiff(p.gt).astype(np.float64), sigma)
+            worst = min(worst, _r(wf, blurred))
+            best_shifted = max(best_shifted, _r(wf, np.roll(blurred, (6, 6), axis=(0, 1))))
+    assert worst > 0.9
+    assert best_shifted < 0.9
+
+
 def test_test_split_shares_crops_across_levels(built: Path) -> None:
     rows = read_manifest(built)
     for index in (1, 6):
