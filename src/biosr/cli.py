@@ -559,6 +559,100 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- #
+# simulate
+# --------------------------------------------------------------------------- #
+
+
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    from biosr.simulate.patches import PRESETS
+
+    p = sub.add_parser(
+        "simulate",
+        help="simulate BioSR-like Microtubules data (physics-based; no download needed)",
+        description="Simulate microtubules imaged as BioSR does (worm-like-chain filaments, "
+        "3x3 raw SIM frames with an Airy PSF, sCMOS noise at the 9 photon levels, SIM-resolution "
+        "GT). --format patches writes the published layout (128x128 float32 pairs, manifest, "
+        "card) under OUT/BioSR/Microtubules; --format raw writes a synthetic original release "
+        "(OUT/Microtubules/Cell_XXX/*.mrc) for `biosr build`. Deterministic from --seed.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--format",
+        choices=("patches", "raw"),
+        default="patches",
+        help="patches: the published layout (default); raw: the original MRC release",
+    )
+    p.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default="tiny",
+        help="patches only: tiny (seconds), small (under a minute), published "
+        "(exactly 41,040 / 2,160 / 150x9 pairs); default tiny",
+    )
+    p.add_argument(
+        "--gt-scale",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="patches only: 1 = GT binned to the WF grid, 128x128 (default); 2 = GT 256x256",
+    )
+    p.add_argument(
+        "--cells", type=int, default=layout.RELEASE_CELLS, help="raw only: cells (default 55)"
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=layout.RELEASE_RAW_SIZE,
+        help="raw only: raw frame side in pixels, GT twice it (default 502)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace simulated data already in the folder"
+    )
+    p.add_argument(
+        "--preview",
+        action="store_true",
+        help="also write OUT/simulate_preview.png: WF at levels 1, 5, 9 beside the GT",
+    )
+    p.set_defaults(func=_run_simulate)
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from biosr.simulate import simulate_patches, simulate_release
+
+    try:
+        if args.format == "raw":
+            folder = simulate_release(
+                args.out,
+                cells=args.cells,
+                size=args.size,
+                seed=args.seed,
+                overwrite=args.overwrite,
+                progress=True,
+                workers=args.workers,
+            )
+        else:
+            folder = simulate_patches(
+                args.out,
+                preset=args.preset,
+                seed=args.seed,
+                gt_scale=args.gt_scale,
+                overwrite=args.overwrite,
+                progress=True,
+                workers=args.workers,
+            )
+    except ValueError as exc:
+        raise BiosrError(f"{args.out}: {exc}") from None
+    print(f"simulated: {folder}")
+    if args.preview:
+        from biosr.simulate.preview import write_preview
+
+        print(f"preview: {write_preview(folder, args.out / 'simulate_preview.png')}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- #
 # main
 # --------------------------------------------------------------------------- #
 
@@ -574,6 +668,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_pack,
     _add_train,
     _add_predict,
+    _add_simulate,
 )
 
 
