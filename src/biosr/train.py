@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from biosr.errors import BiosrError
@@ -57,6 +58,8 @@ class TrainResult(NamedTuple):
         Optimizer steps taken, in total (including resumed ones).
     metrics : dict
         Last logged value of every metric (floats).
+    is_global_zero : bool
+        True in the process of rank 0 (the one that should report, under DDP).
     """
 
     best: Path
@@ -64,6 +67,7 @@ class TrainResult(NamedTuple):
     log_dir: Path
     global_step: int
     metrics: dict[str, float]
+    is_global_zero: bool = True
 
 
 class SRModule(L.LightningModule):
@@ -365,27 +369,32 @@ def train(
         val_kwargs: dict[str, Any] = {}
         if val_every:
             val_kwargs = {"val_check_interval": int(val_every), "check_val_every_n_epoch": None}
-        trainer = L.Trainer(
-            accelerator=accelerator,
-            devices=devices,
-            num_nodes=num_nodes,
-            strategy=strategy,
-            precision=precision,
-            max_steps=-1 if max_steps is None else int(max_steps),
-            max_epochs=max_epochs,
-            logger=loggers,
-            callbacks=[checkpoint, *(callbacks or [])],
-            plugins=[_AtomicCheckpointIO()],
-            enable_progress_bar=progress,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            log_every_n_steps=log_every,
-            default_root_dir=out,
-            **val_kwargs,
-        )
+        try:
+            trainer = L.Trainer(
+                accelerator=accelerator,
+                devices=devices,
+                num_nodes=num_nodes,
+                strategy=strategy,
+                precision=precision,
+                max_steps=-1 if max_steps is None else int(max_steps),
+                max_epochs=max_epochs,
+                logger=loggers,
+                callbacks=[checkpoint, *(callbacks or [])],
+                plugins=[_AtomicCheckpointIO()],
+                enable_progress_bar=progress,
+                enable_model_summary=False,
+                num_sanity_val_steps=0,
+                log_every_n_steps=log_every,
+                default_root_dir=out,
+                **val_kwargs,
+            )
+        except (MisconfigurationException, ValueError) as exc:
+            raise BiosrError(f"{out}: invalid training options ({exc})") from None
         trainer.fit(module, datamodule=dm, ckpt_path=None if resume is None else str(resume))
         last = ckpt_dir / f"{LAST_NAME}.ckpt"
         trainer.save_checkpoint(last)
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    return TrainResult(best, last, Path(loggers[0].log_dir), trainer.global_step, metrics)
+    return TrainResult(
+        best, last, Path(loggers[0].log_dir), trainer.global_step, metrics, trainer.is_global_zero
+    )
