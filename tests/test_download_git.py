@@ -131,3 +131,36 @@ def test_dataset_download_true_uses_the_mirror_variable(
     wf, gt = data[0][:2]
     assert len(data) == 2 and tuple(wf.shape) == (1, 128, 128) and tuple(gt.shape) == (1, 128, 128)
     assert not (tmp_path / "d" / "BioSR" / "Microtubules" / "training_wf").exists()
+
+
+def test_interrupted_before_checkout_is_completed(tmp_path: Path, repo: str) -> None:
+    root = tmp_path / "clone"  # as if killed after the clone, before any file was written
+    args = ["--filter=blob:none", "--depth", "1", "--no-checkout", "--sparse", "-q"]
+    git("clone", *args, repo, str(root), cwd=tmp_path)
+    assert tifs(root) == []
+    got = fetch(root, splits=["validate"], git_url=repo)
+    assert got.report.ok, got.report.findings
+    assert len(tifs(root)) == 2 * 2
+
+
+def test_lfs_pointer_files_are_named(tmp_path: Path) -> None:
+    folder = tmp_path / "remote"
+    for sub in ("test_gt", "test_wf/level_01"):
+        folder_ = layout.dataset_dir(folder, must_exist=False) / sub
+        folder_.mkdir(parents=True)
+        (folder_ / "001.tif").write_text("version https://git-lfs.github.com/spec/v1\noid x\n")
+    git("init", "-q", "-b", "main", cwd=folder)
+    git("add", ".", cwd=folder)
+    git("commit", "-q", "-m", "lfs", cwd=folder)
+    with pytest.raises(BiosrError, match="Git LFS pointer"):
+        download(tmp_path / "clone", splits=["test"], git_url=folder.as_uri())
+
+
+def test_missing_folder_in_repository_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "remote"
+    make_dataset(folder, {"test": 1})
+    git("init", "-q", "-b", "main", cwd=folder)
+    git("add", ".", cwd=folder)
+    git("commit", "-q", "-m", "test only", cwd=folder)
+    with pytest.raises(BiosrError, match="has no BioSR/Microtubules/training_gt"):
+        download(tmp_path / "clone", splits=["training"], git_url=folder.as_uri())

@@ -257,14 +257,18 @@ def test_unknown_source_and_split_are_clear(tmp_path: Path) -> None:
         download(tmp_path / "r", source="git", splits=["train"])
 
 
+@pytest.mark.parametrize("figshare_md5", [False, True])
 def test_figshare_uses_doi_resolution_and_registry(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, figshare_md5: bool
 ) -> None:
     payload = b"PK\x03\x04 pretend release"
     seen: list[str] = []
+    md5 = hashlib.md5(payload).hexdigest()
 
-    class Repo:
-        api_response = ()  # figshare gave no MD5: the registry's is used
+    class Repo:  # figshare's own MD5 wins; without it the registry's (made wrong here) is used
+        api_response = (
+            [{"name": layout.RELEASE_ARCHIVE, "computed_md5": md5}] if figshare_md5 else []
+        )
 
         def download_url(self, name: str) -> str:
             return url_of(srv, name)
@@ -274,13 +278,11 @@ def test_figshare_uses_doi_resolution_and_registry(
         return Repo()
 
     monkeypatch.setattr("pooch.downloaders.doi_to_repository", resolve)
-    monkeypatch.setitem(
-        download_module.REGISTRY,
-        layout.RELEASE_ARCHIVE,
-        "md5:" + hashlib.md5(payload).hexdigest(),
-    )
+    registry = "md5:" + ("0" * 32 if figshare_md5 else md5)
+    monkeypatch.setitem(download_module.REGISTRY, layout.RELEASE_ARCHIVE, registry)
     with serve(payload) as srv:
         got = fetch(tmp_path, source="figshare", **FAST)
+    assert got.revision == f"md5:{md5}"
     assert seen == [layout.RELEASE_DOI]
     assert got.path == tmp_path / layout.RELEASE_ARCHIVE
     assert got.path.read_bytes() == payload and got.report is None

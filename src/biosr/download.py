@@ -175,7 +175,7 @@ def fetch(
     wanted = _check_splits(splits)
     http = {"retries": retries, "backoff": backoff, "timeout": timeout, "progress": progress}
     if source == "git":
-        from biosr.fetch_git import sparse_fetch
+        from biosr.fetch_git import check_not_lfs_pointer, sparse_fetch
 
         folders = None
         if splits is not None:
@@ -185,6 +185,7 @@ def fetch(
         path = layout.dataset_dir(root, must_exist=False)
         if not path.is_dir():
             raise DataError(f"{git_url}: the repository has no {layout.DATASET_DIR.as_posix()}/")
+        check_not_lfs_pointer(next(path.rglob("*" + layout.SUFFIX), None), root)
         return Downloaded(path, "git", commit, _verify(path, wanted, deep, progress))
     if source == "figshare":
         if splits is not None:

@@ -59,11 +59,7 @@ def _run(
     args: Sequence[str], *, cwd: Path | None = None, progress: bool = False, url: str = ""
 ) -> str:
     """Run git; return stdout. Errors become one-line BiosrError/UnreachableError."""
-    env = {
-        **os.environ,
-        "GIT_TERMINAL_PROMPT": "0",  # never block on a password prompt
-        "GIT_LFS_SKIP_SMUDGE": "1",
-    }
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # never block on a password prompt
     cmd = [git_executable(), *args]
     if progress:
         proc = subprocess.Popen(
@@ -92,7 +88,8 @@ def _run(
                 "blocked, fetch the data elsewhere and pass its URL or path with --source, or "
                 "copy the dataset here and run `biosr verify ROOT`"
             )
-        raise BiosrError(f"git {args[0]}: {message}")
+        verb = args[2] if args[0] == "-C" else args[0]
+        raise BiosrError(f"git {verb}: {message}")
     return out.decode(errors="replace")
 
 
@@ -154,6 +151,11 @@ def sparse_fetch(
         _run([*args, "--progress" if progress else "--quiet", url, str(root)],
              progress=progress, url=url)  # fmt: skip
     git = ["-C", str(root)]
+    if folders is not None:  # trees are local after the clone: name any folder it lacks
+        listed = _run([*git, "ls-tree", "-d", "--name-only", "HEAD", "--", *folders])
+        lacking = sorted(set(folders) - set(listed.split("\n")))
+        if lacking:
+            raise BiosrError(f"{url}: the repository has no {', '.join(lacking)}")
     have = [] if fresh else _current_folders(root)
     step: list[str] = []
     if have is None:  # an earlier full checkout: keep it full, just restore what is asked
@@ -184,3 +186,19 @@ def _current_folders(root: Path) -> list[str] | None:
     except BiosrError:  # sparse checkout not enabled: everything is there already
         return None
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+#: First bytes of a Git LFS pointer file (what is checked out without git-lfs).
+LFS_POINTER = b"version https://git-lfs"
+
+
+def check_not_lfs_pointer(path: Path | None, root: str | os.PathLike[str]) -> None:
+    """Raise BiosrError if `path` (a checked-out image, or None) is a Git LFS pointer."""
+    if path is None:
+        return
+    with open(path, "rb") as fh:
+        if fh.read(len(LFS_POINTER)) == LFS_POINTER:
+            raise BiosrError(
+                f"{path}: a Git LFS pointer, not the image; install git-lfs "
+                f"(https://git-lfs.com) and run `git -C {root} lfs pull`, then `biosr verify`"
+            )
