@@ -179,7 +179,9 @@ def fetch(
 
         folders = None
         if splits is not None:
-            folders = [(layout.DATASET_DIR / d).as_posix() for s in wanted for d in _roots(s)]
+            folders = [
+                (layout.DATASET_DIR / d).as_posix() for s in wanted for d in layout.split_roots(s)
+            ]
         git_url = git_url or os.environ.get(GIT_URL_ENV) or GIT_URL
         commit = sparse_fetch(git_url, root, folders, progress=progress)
         path = layout.dataset_dir(root, must_exist=False)
@@ -247,10 +249,6 @@ def _check_splits(splits: Sequence[str] | None) -> tuple[str, ...]:
         return tuple(layout.check_split(s) for s in dict.fromkeys(splits))
     except ValueError as exc:
         raise BiosrError(str(exc)) from None
-
-
-def _roots(split: str) -> tuple[str, str]:
-    return layout.split_roots(split)
 
 
 def _verify(path: Path, splits: Sequence[str], deep: bool, progress: bool) -> Any:
