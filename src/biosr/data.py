@@ -24,7 +24,7 @@ from biosr import pack as _pack
 from biosr._progress import bar
 from biosr.errors import BiosrError, DataError
 from biosr.io.tiff import read_tiff
-from biosr.transforms import Compose, Dihedral, Transform, check_normalize, dihedral, normalize
+from biosr.transforms import Compose, Dihedral, Transform, check_normalize, normalize
 
 try:  # a torch Dataset when torch is installed; load_arrays works without it
     from torch.utils.data import Dataset as _Base
@@ -189,59 +189,121 @@ def _packed_index(
 
 
 class _Reader:
-    """Reads images of an index; opens memory maps lazily, once per process."""
+    """Reads batches of images of an index.
+
+    Packed arrays are read with ``os.preadv`` straight into the batch buffer:
+    one system call per image, no page-table faults on first touch (which
+    cost a memory map about as much as the copy itself). File descriptors are
+    opened lazily, once per process, and never pickled into workers.
+    """
 
     def __init__(self, index: _Index) -> None:
         self.index = index
-        self._maps: tuple[list[np.ndarray], np.ndarray] | None = None
+        self._files: dict[str, tuple[int, int, tuple[int, ...]]] | None = None
         self._pid = -1
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"index": self.index, "_maps": None, "_pid": -1}
+        return {"index": self.index, "_files": None, "_pid": -1}
+
+    def __del__(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._files is not None and self._pid == os.getpid():
+            for fd, _, _ in self._files.values():
+                os.close(fd)
+        self._files = None
 
     def maps(self) -> tuple[list[np.ndarray], np.ndarray]:
-        if self._maps is None or self._pid != os.getpid():
-            folder = _pack.pack_dir(self.index.dataset)
-            try:
-                wf = [np.load(folder / a, mmap_mode="r") for a in self.index.wf_arrays]
-                gt = np.load(folder / self.index.gt_array, mmap_mode="r")
-            except FileNotFoundError as exc:
-                raise DataError(
-                    f"{exc.filename}: packed array vanished (repacked meanwhile?); "
-                    "create the dataset again"
-                ) from None
-            self._maps, self._pid = (wf, gt), os.getpid()
-        return self._maps
-
-    def sources(self, items: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """2-D source images (memory-map rows or freshly read TIFFs) of `items`."""
-        ix = self.index
-        if ix.packed:
-            wf_maps, gt_map = self.maps()
-            wf = [wf_maps[g][r] for g, r in zip(ix.wf_group[items], ix.wf_rows[items], strict=True)]
-            gt = [gt_map[r] for r in ix.gt_rows[items]]
-            return wf, gt
-        wf = [read_tiff(ix.wf_paths[i]) for i in items]
-        gt = [read_tiff(ix.gt_paths[i]) for i in items]
+        """Read-only memory maps of the WF arrays (one per group) and the GT array."""
+        folder = _pack.pack_dir(self.index.dataset)
+        try:
+            wf = [np.load(folder / a, mmap_mode="r") for a in self.index.wf_arrays]
+            gt = np.load(folder / self.index.gt_array, mmap_mode="r")
+        except FileNotFoundError as exc:
+            raise _vanished(exc.filename) from None
         return wf, gt
 
+    def _open(self) -> dict[str, tuple[int, int, tuple[int, ...]]]:
+        if self._files is None or self._pid != os.getpid():
+            self._files, self._pid = {}, os.getpid()
+            folder = _pack.pack_dir(self.index.dataset)
+            for name in {*self.index.wf_arrays, self.index.gt_array}:
+                try:
+                    mm = np.load(folder / name, mmap_mode="r")
+                    fd = os.open(folder / name, os.O_RDONLY)
+                except FileNotFoundError as exc:
+                    raise _vanished(exc.filename) from None
+                self._files[name] = (fd, int(mm.offset), tuple(mm.shape[1:]))
+                del mm
+        return self._files
 
-def _fill(out: np.ndarray, sources: list[np.ndarray], ks: np.ndarray | None) -> np.ndarray:
-    """Copy 2-D `sources` into ``out[j]``, each under symmetry ``ks[j]`` (one copy each)."""
-    shape = out.shape[1:]
-    for j, src in enumerate(sources):
-        img = src if ks is None or ks[j] == 0 else dihedral(src, int(ks[j]))
-        if img.shape != shape:
-            raise DataError(f"image {j} of the batch has shape {img.shape}, expected {shape}")
-        out[j] = img
+    def shape(self, role: str) -> tuple[int, ...] | None:
+        """Image shape of `role` when packed (known without reading), else None."""
+        if not self.index.packed:
+            return None
+        return self._open()[self.index.gt_array if role == "gt" else self.index.wf_arrays[0]][2]
+
+    def read(self, items: np.ndarray, role: str, out: np.ndarray | None = None) -> np.ndarray:
+        """The ``(B, H, W)`` images of `role` (``"wf"``/``"gt"``) of `items`, into `out`."""
+        ix = self.index
+        if not ix.packed:
+            paths = ix.wf_paths if role == "wf" else ix.gt_paths
+            images = [read_tiff(paths[i]) for i in items]
+            for i, img in zip(items, images, strict=True):
+                if img.shape != images[0].shape:
+                    raise DataError(f"{paths[i]}: shape {img.shape} differs from the batch's")
+            if out is None:
+                return np.stack(images)
+            out[...] = images
+            return out
+        files = self._open()
+        if role == "wf":
+            names = [ix.wf_arrays[g] for g in ix.wf_group[items]]
+            rows = ix.wf_rows[items]
+        else:
+            names = [ix.gt_array] * len(items)
+            rows = ix.gt_rows[items]
+        shape = files[names[0]][2]
+        if out is None:
+            out = np.empty((len(items), *shape), dtype=np.float32)
+        nbytes = out[0].nbytes
+        for j, (name, row) in enumerate(zip(names, rows.tolist(), strict=True)):
+            fd, offset, shp = files[name]
+            if shp != shape or os.preadv(fd, [out[j]], offset + row * nbytes) != nbytes:
+                raise DataError(f"{name}: packed array shorter or shaped otherwise than its index")
+        return out
+
+
+def _vanished(filename: str) -> DataError:
+    return DataError(
+        f"{filename}: packed array vanished (repacked meanwhile?); create the dataset again"
+    )
+
+
+#: The 8 symmetries of :func:`biosr.transforms.dihedral` as plain 2-D slicing (cheapest views).
+_VIEWS = (
+    lambda m: m,
+    lambda m: m.T[::-1],
+    lambda m: m[::-1, ::-1],
+    lambda m: m.T[:, ::-1],
+    lambda m: m[:, ::-1],
+    lambda m: m.T[::-1, ::-1],
+    lambda m: m[::-1],
+    lambda m: m.T,
+)
+
+
+def _place(out: np.ndarray, raw: np.ndarray, ks: np.ndarray | None) -> np.ndarray:
+    """Copy batch `raw` into `out`, sample ``j`` under symmetry ``ks[j]`` (one copy each)."""
+    if ks is None:
+        out[...] = raw
+        return out
+    if raw.shape[-1] != raw.shape[-2] and np.any(ks % 2 == 1):
+        raise DataError(f"random symmetries need square images, got {raw.shape[-2:]}")
+    for j, k in enumerate(ks.tolist()):
+        out[j] = _VIEWS[k](raw[j])
     return out
-
-
-def _batch_shape(sources: list[np.ndarray], ks: np.ndarray | None) -> tuple[int, int]:
-    h, w = sources[0].shape
-    if ks is not None and ks[0] % 2 == 1:
-        h, w = w, h
-    return h, w
 
 
 def _split_transforms(
@@ -398,11 +460,19 @@ class BioSR(_Base):
             entropy = [self.seed, self.epoch, *items.tolist()]
             rng = np.random.default_rng(entropy)
         ks = self._dihedral.draw(len(items), rng) if self._dihedral is not None else None
-        wf_src, gt_src = self._reader.sources(items)
-        wf_t, wf = _empty_batch(torch, (len(items), *_batch_shape(wf_src, ks)), self._rest)
-        gt_t, gt = _empty_batch(torch, (len(items), *_batch_shape(gt_src, ks)), self._rest)
-        _fill(wf, wf_src, ks)
-        _fill(gt, gt_src, ks)
+        tensors, arrays = [], []
+        for role in ("wf", "gt"):
+            shape = self._reader.shape(role)
+            if ks is None and shape is not None:  # read straight into the batch
+                t, buf = _empty_batch(torch, (len(items), *shape), self._rest)
+                self._reader.read(items, role, out=buf)
+            else:
+                raw = self._reader.read(items, role)
+                t, buf = _empty_batch(torch, raw.shape, self._rest)
+                _place(buf, raw, ks)
+            tensors.append(t)
+            arrays.append(buf)
+        (wf_t, gt_t), (wf, gt) = tensors, arrays
         if self.normalize != "stored" or self._rest:
             wf = normalize(wf, self.normalize)
             gt = normalize(gt, self.normalize)
@@ -528,9 +598,8 @@ def load_arrays(
         return wf, gt
     wf_list, gt_list = [], []
     for i in bar(range(n), enabled=progress, total=n, desc=f"reading {split}"):
-        wf_src, gt_src = reader.sources(np.array([i]))
-        wf_list.append(wf_src[0])
-        gt_list.append(gt_src[0])
+        wf_list.append(reader.read(np.array([i]), "wf")[0])
+        gt_list.append(reader.read(np.array([i]), "gt")[0])
     try:
         return np.stack(wf_list), np.stack(gt_list)
     except ValueError:

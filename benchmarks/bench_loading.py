@@ -1,0 +1,136 @@
+"""Loading throughput: per-file TIFFs vs the packed cache, against the memory-copy bound.
+
+Run by hand (it writes ~11 GB under --root and takes a few minutes)::
+
+    python benchmarks/bench_loading.py --root /tmp/biosr_bench
+
+On a published-size training split (41,040 pairs of 128 x 128 float32 random
+images, written straight as TIFFs: this measures loading, not content), it
+times shuffled batches of 64 with a random symmetry of the square per pair,
+from per-file TIFFs and from the packed cache, in the main process and with 2
+workers, and prints pairs per second, the speed-up and the fraction of the
+memory-copy bound (bytes per pair over the measured NumPy copy bandwidth).
+The files are freshly written, so both paths read from the page cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_split(root: Path, n: int, seed: int) -> Path:
+    """Write `n` random training pairs as TIFFs (skipped when already there)."""
+    from biosr import layout
+    from biosr._progress import bar
+    from biosr.io.tiff import write_tiff
+
+    base = layout.dataset_dir(root, must_exist=False)
+    pairs = layout.pairs(base, "training", count=n)
+    if all(p.gt.exists() for p in (pairs[0], pairs[-1])):
+        return base
+    for d in layout.split_dirs("training"):
+        (base / d).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    size = layout.PATCH_SIZE
+    for p in bar(pairs, enabled=True, total=n, desc="writing TIFFs"):
+        write_tiff(p.wf, rng.random((size, size), dtype=np.float32))
+        write_tiff(p.gt, rng.random((size, size), dtype=np.float32))
+    return base
+
+
+def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 5) -> float:
+    """Best NumPy copy bandwidth in bytes/s (read + write of `nbytes` counts as `nbytes`)."""
+    src = np.ones(nbytes // 4, dtype=np.float32)
+    dst = np.empty_like(src)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - t0)
+    return nbytes / best
+
+
+def throughput(root: Path, cache: str, workers: int, max_batches: int, collate: bool) -> float:
+    """Pairs/s over up to `max_batches` shuffled batches of 64 (after the first batch)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from biosr.data import BioSR
+    from biosr.data import collate as fast_collate
+    from biosr.transforms import Dihedral
+
+    ds = BioSR(root, "training", transforms=Dihedral(), cache=cache, seed=0)
+    assert ds.packed == (cache == "packed")
+    loader = DataLoader(
+        ds,
+        batch_size=64,
+        shuffle=True,
+        num_workers=workers,
+        collate_fn=fast_collate if collate else None,
+        generator=torch.Generator().manual_seed(0),
+    )
+    it = iter(loader)
+    next(it)  # start-up (workers, first page faults) is not throughput
+    pairs, t0 = 0, time.perf_counter()
+    for i, batch in enumerate(it):
+        pairs += len(batch[0])
+        if i + 1 >= max_batches:
+            break
+    return pairs / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path("/tmp/biosr_bench"))
+    parser.add_argument("--pairs", type=int, default=41_040)
+    parser.add_argument("--file-batches", type=int, default=40, help="batches timed per file run")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from biosr.pack import pack
+
+    print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
+    t0 = time.perf_counter()
+    base = make_split(args.root, args.pairs, args.seed)
+    print(f"dataset: {base} ({args.pairs} pairs), ready in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    done = pack(args.root, splits=["training"], progress=True)
+    print(
+        f"pack: {time.perf_counter() - t0:.1f} s "
+        f"({'built' if any(d.rebuilt for d in done) else 'already fresh'})"
+    )
+
+    bw = copy_bandwidth()
+    pair_bytes = 2 * 128 * 128 * 4
+    bound = bw / pair_bytes
+    print(f"numpy copy bandwidth: {bw / 1e9:.2f} GB/s -> bound {bound:,.0f} pairs/s")
+
+    full = args.pairs // 64
+    runs = [
+        ("files", 0, args.file_batches, True),
+        ("files", 2, args.file_batches, True),
+        ("packed", 0, full, True),
+        ("packed", 2, full, True),
+        ("packed", 0, full // 4, False),
+    ]
+    results = {}
+    for cache, workers, batches, collate in runs:
+        rate = throughput(args.root, cache, workers, batches, collate)
+        results[(cache, workers, collate)] = rate
+        label = f"{cache:6s} workers={workers} collate={'biosr' if collate else 'default'}"
+        print(f"{label:40s} {rate:10,.0f} pairs/s  ({rate / bound:5.1%} of copy bound)")
+    for w in (0, 2):
+        ratio = results[("packed", w, True)] / results[("files", w, True)]
+        print(f"speed-up packed/files, workers={w}: {ratio:.1f}x")
+    best = max(results[("packed", w, True)] for w in (0, 2))
+    print(f"best packed: {best:,.0f} pairs/s (target > 30,000 and >= 20x files)")
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
