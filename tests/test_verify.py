@@ -181,3 +181,21 @@ def test_cli_verify_missing_root_is_one_line(tmp_path, capsys):
     assert main(["verify", str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"biosr: error: {tmp_path / 'nowhere'}: no BioSR")
+
+
+def test_partial_copy_with_full_manifest_passes_deep_for_its_splits(tiny_dataset):
+    base = tiny_dataset / "BioSR" / "Microtubules"
+    rows = [
+        file_row(base, p, role)
+        for split in layout.SPLITS
+        for p in layout.pairs(base, split)
+        for role in ("wf", "gt")
+    ]
+    write_manifest(base, {r["path"]: r for r in rows}.values())
+    for d in ("training_wf", "training_gt"):
+        shutil.rmtree(base / d)
+    assert verify(tiny_dataset, splits=["validate", "test"], deep=True).ok
+    found = _reasons(verify(tiny_dataset, deep=True))  # all splits required: training is gone
+    assert (str(base / "training_wf"), "missing folder") in found
+    missing = str(base / "training_gt" / "00000001.tif")
+    assert (missing, "listed in the manifest but missing") in found

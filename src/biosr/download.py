@@ -254,20 +254,7 @@ def _check_splits(splits: Sequence[str] | None) -> tuple[str, ...]:
 def _verify(path: Path, splits: Sequence[str], deep: bool, progress: bool) -> Any:
     from biosr.verify import verify
 
-    report = verify(path, splits=splits, deep=deep, progress=progress)
-    # A partial download lacks, by design, the manifest's files of the splits not
-    # asked for (and absent): those are not problems of what arrived.
-    absent = {d for s in layout.SPLITS if s not in splits for d in layout.split_roots(s)}
-    absent = {d for d in absent if not (path / d).exists()}
-    report.findings = [
-        f
-        for f in report.findings
-        if not (
-            f.reason == "listed in the manifest but missing"
-            and Path(f.path).relative_to(path).parts[0] in absent
-        )
-    ]
-    return report
+    return verify(path, splits=splits, deep=deep, progress=progress)
 
 
 def _is_url(source: str) -> bool:

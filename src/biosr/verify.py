@@ -155,10 +155,12 @@ def verify(
     checks: list[tuple[Path, str, bool]] = []  # (file, role, odd size) to decode
 
     _check_top_level(base, report)
+    checked = []
     for split in layout.SPLITS:
         present = any((base / d).exists() for d in layout.split_roots(split))
         if split not in required and not present:
             continue
+        checked.append(split)
         checks.extend(_check_split(base, split, expect, report))
 
     report.gt_scale = int(card.get("gt_scale") or _infer_gt_scale(checks))
@@ -166,7 +168,7 @@ def verify(
     to_read = checks if deep else _sample(checks, sample, rng)
     _decode_all(to_read, base, report, manifest, workers, progress)
     if manifest is not None:
-        _check_manifest_coverage(base, manifest, checks, report)
+        _check_manifest_coverage(base, manifest, checks, checked, report)
     report.findings.sort(key=lambda f: (f.path, f.reason))
     return report
 
@@ -435,10 +437,12 @@ def _check_manifest_coverage(
     base: Path,
     manifest: dict[str, dict[str, str]],
     checks: list[tuple[Path, str, bool]],
+    splits: Sequence[str],
     report: Report,
 ) -> None:
+    """Files of the checked splits: on disk but not listed, listed but not on disk."""
     on_disk = {p.relative_to(base).as_posix() for p, _, _ in checks}
-    listed = set(manifest)
+    listed = {path for path, row in manifest.items() if row["split"] in splits}
     for rel in sorted(listed - on_disk):
         if not (base / rel).exists():
             report.findings.append(Finding(str(base / rel), "listed in the manifest but missing"))
