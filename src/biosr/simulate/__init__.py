@@ -8,6 +8,21 @@ The pieces, each usable alone:
 - :mod:`~biosr.simulate.camera`: Poisson, offset, gain, read noise, uint16;
 - :mod:`~biosr.simulate.release` and :mod:`~biosr.simulate.patches`: the two output formats;
 - :mod:`~biosr.simulate.preview`: a PNG montage to judge realism by eye.
+
+Step by step::
+
+    import numpy as np
+    from biosr import layout
+    from biosr.simulate import camera, imaging, specimen
+
+    rng = np.random.default_rng(0)
+    spec = specimen.random_specimen(imaging.field_nm(256), rng)        # the cell
+    clean = imaging.image_specimen(spec, 256, frames=True,
+                                   pattern=imaging.random_pattern(rng))  # WF, GT, 9 frames
+    scale = camera.photon_scale(clean.wf, layout.PHOTONS[5])          # level 5
+    raw = camera.expose(clean.frames * scale, rng)                    # uint16 (9, 256, 256)
+    wf = imaging.widefield(raw)                                       # mean of the frames
+    gt = clean.gt                                                     # (512, 512), 31.3 nm
 """
 
 from __future__ import annotations

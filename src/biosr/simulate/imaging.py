@@ -211,3 +211,19 @@ def image_specimen(
                 raw[a * len(PHASES) + j] = wf + pattern.modulation * (rot * b).real
         np.maximum(raw, 0.0, out=raw)
     return CleanImages(np.maximum(wf, 0.0), np.maximum(gt, 0.0), raw, pattern)
+
+
+def widefield(frames: np.ndarray) -> np.ndarray:
+    """Widefield image of a raw SIM stack: the mean of its frames (the stripes cancel).
+
+    Parameters
+    ----------
+    frames : ndarray
+        ``(9, ny, nx)`` raw frames (counts or photons).
+
+    Returns
+    -------
+    ndarray
+        float64 ``(ny, nx)`` mean over the first axis.
+    """
+    return np.asarray(frames, dtype=np.float64).mean(axis=0)
