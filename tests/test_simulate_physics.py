@@ -150,3 +150,10 @@ def test_specimen_is_filaments_inside_the_cell():
     steps = np.hypot(*np.diff(spec.points, axis=0).T)
     assert np.median(steps) == pytest.approx(specimen.STEP_NM, rel=1e-6)
     assert spec.weights.mean() == pytest.approx(1.0, rel=0.2)
+
+
+def test_mean_of_noise_free_frames_is_the_widefield(cell):
+    wf = imaging.widefield(cell.clean.frames)
+    assert np.abs(wf - cell.clean.wf).max() < 1e-9 * cell.clean.wf.max()
+    # ...while each frame differs from it by the stripes (modulation 0.8).
+    assert np.abs(cell.clean.frames[0] - cell.clean.wf).max() > 0.1 * cell.clean.wf.max()
