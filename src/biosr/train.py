@@ -21,6 +21,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,6 +177,33 @@ class _AtomicCheckpointIO(TorchCheckpointIO):
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             torch.save(checkpoint, tmp)
+
+
+def _progress_bar():
+    """Lightning's tqdm bar, drawn on stderr (it writes to stdout), so stdout keeps results."""
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
+    class StderrProgressBar(TQDMProgressBar):
+        def _on_stderr(self, make):
+            with contextlib.redirect_stdout(sys.stderr):
+                return make()
+
+        def init_sanity_tqdm(self):
+            return self._on_stderr(super().init_sanity_tqdm)
+
+        def init_train_tqdm(self):
+            return self._on_stderr(super().init_train_tqdm)
+
+        def init_validation_tqdm(self):
+            return self._on_stderr(super().init_validation_tqdm)
+
+        def init_predict_tqdm(self):
+            return self._on_stderr(super().init_predict_tqdm)
+
+        def init_test_tqdm(self):
+            return self._on_stderr(super().init_test_tqdm)
+
+    return StderrProgressBar()
 
 
 def _cores() -> int:
@@ -379,7 +407,11 @@ def train(
                 max_steps=-1 if max_steps is None else int(max_steps),
                 max_epochs=max_epochs,
                 logger=loggers,
-                callbacks=[checkpoint, *(callbacks or [])],
+                callbacks=[
+                    checkpoint,
+                    *([_progress_bar()] if progress else []),
+                    *(callbacks or []),
+                ],
                 plugins=[_AtomicCheckpointIO()],
                 enable_progress_bar=progress,
                 enable_model_summary=False,
