@@ -159,3 +159,20 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         train(tmp_path, tmp_path / "run", model="resnet")
     with pytest.raises(BiosrError, match=r"nope\.ckpt: checkpoint not found"):
         train(tmp_path, tmp_path / "run", resume=tmp_path / "nope.ckpt")
+
+
+def test_dfcan_trains_in_bf16_mixed_precision(learnable, tmp_path):
+    opts = {"channels": 8, "groups": 1, "blocks": 1, "reduction": 4}
+    result = train(
+        TinyDataModule(learnable),
+        tmp_path / "run",
+        model="dfcan",
+        model_options=opts,
+        precision="bf16-mixed",
+        max_steps=2,
+        val_every=2,
+    )
+    ckpt = torch.load(result.last, map_location="cpu", weights_only=False)
+    assert ckpt["hyper_parameters"]["model"] == "dfcan"
+    assert ckpt["global_step"] == 2
+    assert np.isfinite(result.metrics["val_nrmse"])
