@@ -4,7 +4,7 @@ Run by hand: ``python benchmarks/bench_dfcan_throughput.py`` (add ``--size``, ``
 ``--batches``, ``--modes``, ``--scale``, ``--device``). One training step is forward, the
 authors' loss (MSE + 0.1 x (1 - SSIM)), backward and an Adam step, on random inputs.
 On a GPU the defaults are the published patch (128 px), 20 timed steps after 5 warm-up
-steps; on CPU they shrink (16 px, 2 steps after 1 warm-up) so the script runs in
+steps; on CPU they shrink (16 px, 5 steps after 2 warm-up) so the script runs in
 minutes and cannot rot. ``compile`` is fp32 with ``torch.compile`` (its compile time
 is reported separately, not counted in images/s). Prints one row per (mode, batch).
 """
@@ -76,8 +76,8 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if cuda else "cpu")
     p.add_argument("--size", type=int, default=128 if cuda else 16, help="input side (px)")
     p.add_argument("--scale", type=int, default=1, help="1 (same-size release) or 2")
-    p.add_argument("--steps", type=int, default=20 if cuda else 2, help="timed steps")
-    p.add_argument("--warmup", type=int, default=5 if cuda else 1, help="untimed steps")
+    p.add_argument("--steps", type=int, default=20 if cuda else 5, help="timed steps")
+    p.add_argument("--warmup", type=int, default=5 if cuda else 2, help="untimed steps")
     p.add_argument("--batches", default="4,16,64", help="comma-separated batch sizes")
     p.add_argument("--modes", default=",".join(MODES), help="fp32,bf16,compile")
     args = p.parse_args()
