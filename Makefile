@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/biosr demo --out demo_run
+	$(BIN)/biosr demo --out demo_run --overwrite
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)

@@ -16,7 +16,7 @@ from scipy import ndimage
 
 import biosr.build
 from biosr import layout, protocol
-from biosr.build import WORK_DIR, build, counts, resolve_params
+from biosr.build import build, counts, resolve_params
 from biosr.errors import DataError
 from biosr.io.tiff import read_tiff
 from biosr.manifest import read_card, read_manifest
@@ -64,7 +64,7 @@ def test_small_preset_end_to_end_passes_deep_verify(built: Path) -> None:
     assert len(layout.pairs(built, "test", 9)) == 6
     rows = read_manifest(built)
     assert len(rows) == 2 * (216 + 72) + 6 * 9 + 6
-    assert not (built / WORK_DIR).exists()
+    assert not (built / layout.BUILD_DIR).exists()
     card = read_card(built)
     assert card["gt_scale"] == 1 and card["seed"] == 7 and card["producer"] == "biosr build"
     assert card["counts"] == expected
@@ -204,7 +204,7 @@ def test_resume_after_kill_gives_identical_result(
     proc = subprocess.Popen(
         [sys.executable, "-c", _SLOW_BUILD, str(release), str(tmp_path)], env=env
     )
-    work = layout.dataset_dir(tmp_path, must_exist=False) / WORK_DIR
+    work = layout.dataset_dir(tmp_path, must_exist=False) / layout.BUILD_DIR
     deadline = time.monotonic() + 60
     while not (work / "training_cell_002.csv").exists():
         assert proc.poll() is None and time.monotonic() < deadline, "build died early"

@@ -115,11 +115,11 @@ def test_pack_errors(tmp_path):
 
 def test_cli_pack(small, capsys):
     root, _ = small
-    assert main(["pack", str(root), "--splits", "test", "--level", "2-3"]) == 0
+    assert main(["pack", str(root), "--split", "test", "--level", "2-3"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in out] == ["test_wf_level_02", "test_wf_level_03", "test_gt"]
     assert out[0].split()[-1] == "packed" and "2 x 8 x 8" in out[0]
-    assert main(["pack", str(root), "--status", "--splits", "test"]) == 0
+    assert main(["pack", str(root), "--status", "--split", "test"]) == 0
     states = dict(line.split() for line in capsys.readouterr().out.splitlines())
     assert states["test_wf_level_02"] == "fresh" and states["test_wf_level_01"] == "missing"
     assert main(["pack", str(root / "missing")]) == 1

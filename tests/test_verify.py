@@ -199,3 +199,12 @@ def test_partial_copy_with_full_manifest_passes_deep_for_its_splits(tiny_dataset
     assert (str(base / "training_wf"), "missing folder") in found
     missing = str(base / "training_gt" / "00000001.tif")
     assert (missing, "listed in the manifest but missing") in found
+
+
+def test_cli_verify_split_option_accepts_a_partial_copy(tiny_dataset, capsys):
+    base = tiny_dataset / "BioSR" / "Microtubules"
+    shutil.rmtree(base / "training_wf")
+    shutil.rmtree(base / "training_gt")
+    assert main(["verify", str(tiny_dataset)]) == 1
+    assert f"{base / 'training_wf'}: missing folder" in capsys.readouterr().out
+    assert main(["verify", str(tiny_dataset), "--split", "validate", "--split", "test"]) == 0

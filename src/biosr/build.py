@@ -35,8 +35,6 @@ from biosr.io.tiff import write_tiff
 from biosr.manifest import card_base, file_row, read_card, write_card, write_manifest
 from biosr.source import GT_KEY, Source, cell_files, open_source, parse_cells, read_gt, read_level
 
-#: Hidden work folder inside the Microtubules folder (verify ignores dot-names).
-WORK_DIR = ".biosr_build"
 _PLAN_FILE = "plan.json"
 _SPLIT_ORDER = ("validate", "training", "test")
 
@@ -198,7 +196,7 @@ def build(
     _check_geometry(src, params)
     dataset = layout.dataset_dir(out, must_exist=False)
     fingerprint = _fingerprint(params, seed, src)
-    work = dataset / WORK_DIR
+    work = dataset / layout.BUILD_DIR
     if _prepare_output(dataset, fingerprint, overwrite=overwrite) == "done":
         return dataset
     work.mkdir(parents=True, exist_ok=True)
@@ -257,7 +255,7 @@ def _prepare_output(dataset: Path, fingerprint: str, *, overwrite: bool) -> str:
         return "fresh"
     if not dataset.is_dir():
         raise DataError(f"{dataset}: exists and is not a folder")
-    plan = dataset / WORK_DIR / _PLAN_FILE
+    plan = dataset / layout.BUILD_DIR / _PLAN_FILE
     card = read_card(dataset)
     if plan.is_file():
         found = json.loads(plan.read_text(encoding="utf-8")).get("fingerprint")
@@ -285,7 +283,7 @@ def _clear(dataset: Path) -> None:
     for split in layout.SPLITS:
         for folder in {d.parts[0] for d in layout.split_dirs(split, layout.split_levels(split)[0])}:
             shutil.rmtree(dataset / folder, ignore_errors=True)
-    shutil.rmtree(dataset / WORK_DIR, ignore_errors=True)
+    shutil.rmtree(dataset / layout.BUILD_DIR, ignore_errors=True)
     for name in (layout.MANIFEST_FILE, layout.CARD_FILE):
         (dataset / name).unlink(missing_ok=True)
 
@@ -345,7 +343,7 @@ def build_cell(task: Task) -> list[dict[str, Any]]:
     only after all its files are in place.
     """
     params, split, cell = task.params, task.split, task.cell
-    work = task.dataset / WORK_DIR
+    work = task.dataset / layout.BUILD_DIR
     rng = np.random.default_rng(np.random.SeedSequence(task.seed, spawn_key=(cell,)))
     patch = int(params["patch_size"])
     rows: list[dict[str, Any]] = []

@@ -94,6 +94,14 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
         help="counts to demand: 'published' = 41,040 / 2,160 / 150 per level; "
         "'consistent' (default) = any count, the same at every test level",
     )
+    p.add_argument(
+        "--split",
+        dest="splits",
+        action="append",
+        choices=layout.SPLITS,
+        help="split that must be present; repeat for several (default: all three). "
+        "Splits present but not named are still checked",
+    )
     p.add_argument("--deep", action="store_true", help="read every file and check checksums")
     p.add_argument(
         "--sample", type=int, default=32, help="files read per folder without --deep (default 32)"
@@ -109,6 +117,7 @@ def _run_verify(args: argparse.Namespace) -> int:
     report = verify(
         args.root,
         expect=args.expect,
+        splits=args.splits,
         deep=args.deep,
         sample=args.sample,
         seed=args.seed,
@@ -390,11 +399,11 @@ def _add_pack(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("root", type=Path, help="folder containing BioSR/, or the Microtubules folder")
     p.add_argument(
-        "--splits",
-        nargs="+",
+        "--split",
+        dest="splits",
+        action="append",
         choices=layout.SPLITS,
-        default=None,
-        help="splits to pack (default: every split on disk)",
+        help="split to pack; repeat for several (default: every split on disk)",
     )
     p.add_argument(
         "--level", type=_levels, default=None, help="test levels, e.g. 1,5,9 or 1-9 (default all)"
@@ -713,18 +722,18 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 #: Subcommand registrars, in the order ``biosr --help`` lists them.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_demo,
+    _add_simulate,
     _add_build,
     _add_download,
     _add_verify,
     _add_info,
     _add_cite,
-    _add_evaluate,
-    _add_baseline,
     _add_pack,
     _add_train,
     _add_predict,
-    _add_demo,
-    _add_simulate,
+    _add_baseline,
+    _add_evaluate,
 )
 
 

@@ -67,6 +67,9 @@ CARD_FILE = "dataset_card.json"
 #: Folder of the packed (memory-mapped) cache, beside the split folders.
 PACK_DIR = ".biosr_pack"
 
+#: Folder of an unfinished build's plan and finished-cell records (removed when done).
+BUILD_DIR = ".biosr_build"
+
 # --------------------------------------------------------------------------- #
 # Physics of the acquisition (BioSR, Qiao et al. 2021)
 # --------------------------------------------------------------------------- #
