@@ -254,3 +254,18 @@ def test_datamodule(packed):
     dm.setup("test")
     test = next(iter(dm.test_dataloader()))
     assert isinstance(test, _TestSample) and test.level.tolist() == [3, 3]
+
+
+def test_packed_and_files_give_identical_batches_under_random_symmetries(packed):
+    def batch(cache):
+        ds = BioSR(packed, "training", transforms=Dihedral(), cache=cache, seed=7)
+        return collate(ds.__getitems__(list(range(len(ds)))[::-1]))
+
+    files, fast = batch("files"), batch("packed")
+    assert torch.equal(files.wf, fast.wf) and torch.equal(files.gt, fast.gt)
+    assert not torch.equal(fast.wf, batch_plain(packed))  # the symmetries did something
+
+
+def batch_plain(root):
+    ds = BioSR(root, "training", cache="packed")
+    return collate(ds.__getitems__(list(range(len(ds)))[::-1])).wf

@@ -244,8 +244,19 @@ class _Reader:
             return None
         return self._open()[self.index.gt_array if role == "gt" else self.index.wf_arrays[0]][2]
 
-    def read(self, items: np.ndarray, role: str, out: np.ndarray | None = None) -> np.ndarray:
-        """The ``(B, H, W)`` images of `role` (``"wf"``/``"gt"``) of `items`, into `out`."""
+    def read(
+        self,
+        items: np.ndarray,
+        role: str,
+        out: np.ndarray | None = None,
+        ks: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The ``(B, H, W)`` images of `role` (``"wf"``/``"gt"``) of `items`, into `out`.
+
+        With `ks` (packed only), image ``j`` is stored under symmetry ``ks[j]``:
+        it is read into a small scratch buffer that stays in cache and copied
+        from there through the symmetry's view, one pass over the batch.
+        """
         ix = self.index
         if not ix.packed:
             paths = ix.wf_paths if role == "wf" else ix.gt_paths
@@ -268,10 +279,15 @@ class _Reader:
         if out is None:
             out = np.empty((len(items), *shape), dtype=np.float32)
         nbytes = out[0].nbytes
-        for j, (name, row) in enumerate(zip(names, rows.tolist(), strict=True)):
+        scratch = np.empty(shape, dtype=np.float32)
+        symmetries = [0] * len(items) if ks is None else ks.tolist()
+        for j, (name, row, k) in enumerate(zip(names, rows.tolist(), symmetries, strict=True)):
             fd, offset, shp = files[name]
-            if shp != shape or os.preadv(fd, [out[j]], offset + row * nbytes) != nbytes:
+            target = out[j] if k == 0 else scratch
+            if shp != shape or os.preadv(fd, [target], offset + row * nbytes) != nbytes:
                 raise DataError(f"{name}: packed array shorter or shaped otherwise than its index")
+            if k:
+                np.copyto(out[j], _VIEWS[k](scratch))
         return out
 
 
@@ -463,9 +479,10 @@ class BioSR(_Base):
         tensors, arrays = [], []
         for role in ("wf", "gt"):
             shape = self._reader.shape(role)
-            if ks is None and shape is not None:  # read straight into the batch
+            if shape is not None and (ks is None or shape[-1] == shape[-2]):
+                # packed: read straight into the batch, symmetries applied on the way
                 t, buf = _empty_batch(torch, (len(items), *shape), self._rest)
-                self._reader.read(items, role, out=buf)
+                self._reader.read(items, role, out=buf, ks=ks)
             else:
                 raw = self._reader.read(items, role)
                 t, buf = _empty_batch(torch, raw.shape, self._rest)
