@@ -19,6 +19,17 @@ def _reasons(report):
     return {(f.path, f.reason) for f in report.findings}
 
 
+def _write_manifest(base):
+    """A manifest of every file of a copy, as the simulator and builder write one."""
+    rows = {
+        r["path"]: r
+        for split in layout.SPLITS
+        for p in layout.pairs(base, split)
+        for r in (file_row(base, p, "wf"), file_row(base, p, "gt"))
+    }
+    write_manifest(base, rows.values())
+
+
 def test_good_copy_passes_with_both_root_forms(tiny_dataset):
     for root in (tiny_dataset, tiny_dataset / "BioSR" / "Microtubules"):
         report = verify(root, deep=True)
@@ -138,13 +149,7 @@ def test_inconsistent_test_level_is_reported(tiny_dataset):
 
 def test_deep_checks_sha256_against_the_manifest(tiny_dataset):
     base = tiny_dataset / "BioSR" / "Microtubules"
-    rows = [
-        file_row(base, p, role)
-        for split in layout.SPLITS
-        for p in layout.pairs(base, split)
-        for role in ("wf", "gt")
-    ]
-    write_manifest(base, {r["path"]: r for r in rows}.values())
+    _write_manifest(base)
     write_card(base, card_base(source="test", gt_scale=1))
     assert verify(tiny_dataset, deep=True).ok
     # same shape and dtype, other values: only the checksum can tell
@@ -185,13 +190,7 @@ def test_cli_verify_missing_root_is_one_line(tmp_path, capsys):
 
 def test_partial_copy_with_full_manifest_passes_deep_for_its_splits(tiny_dataset):
     base = tiny_dataset / "BioSR" / "Microtubules"
-    rows = [
-        file_row(base, p, role)
-        for split in layout.SPLITS
-        for p in layout.pairs(base, split)
-        for role in ("wf", "gt")
-    ]
-    write_manifest(base, {r["path"]: r for r in rows}.values())
+    _write_manifest(base)
     for d in ("training_wf", "training_gt"):
         shutil.rmtree(base / d)
     assert verify(tiny_dataset, splits=["validate", "test"], deep=True).ok

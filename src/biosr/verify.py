@@ -34,9 +34,6 @@ from biosr.io.atomic import is_part
 from biosr.io.tiff import check_image, is_tiff_header
 from biosr.manifest import read_card, read_manifest
 
-#: Bytes of pixel data in a float32 image of the patch size: a smaller file is truncated.
-_MIN_BYTES_PER_PIXEL = layout.DTYPE.itemsize
-
 
 @dataclass(frozen=True)
 class Finding:
