@@ -131,7 +131,7 @@ def format_info(info: dict[str, Any]) -> str:
         f"total {_human(info['total_bytes'])} on disk; dtype {', '.join(dtypes) or '-'}; "
         "statistics from a sample; photons are nominal (geometric 15..600 ladder)"
     )
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _shape(stats: dict[str, Any]) -> str:
