@@ -154,6 +154,21 @@ def test_resume_continues_step_count_and_optimizer_state(learnable, tmp_path):
     assert final["global_step"] == 12
 
 
+@pytest.mark.parametrize("stop", [7, 12])  # mid-epoch, and at an epoch's end
+def test_resume_is_exact_same_weights_as_an_uninterrupted_run(learnable, tmp_path, stop):
+    """16 pairs, batch 3: 6 batches per epoch. Stop at `stop`, resume to 14 steps."""
+    common = dict(model="unet", model_options=UNET, lr=1e-3, batch_size=3, val_every=stop, seed=5)
+    straight = train(learnable, tmp_path / "straight", max_steps=14, **common)
+    first = train(learnable, tmp_path / "resumed", max_steps=stop, **common)
+    resumed = train(learnable, tmp_path / "resumed", max_steps=14, resume=first.last, **common)
+    assert resumed.global_step == straight.global_step == 14
+    a = torch.load(straight.last, map_location="cpu", weights_only=False)["state_dict"]
+    b = torch.load(resumed.last, map_location="cpu", weights_only=False)["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
 def test_bad_inputs_are_clear_errors(tmp_path):
     with pytest.raises(BiosrError, match="unknown model 'resnet'"):
         train(tmp_path, tmp_path / "run", model="resnet")

@@ -50,7 +50,8 @@ def test_two_process_ddp_under_torchrun(tmp_path):
     rows = list(csv.DictReader(open(out / "logs" / "version_0" / "metrics.csv")))
     val_steps = [int(r["step"]) for r in rows if r.get("val_nrmse")]
     assert val_steps == [2, 5]  # 0-based step of the 3rd and 6th optimizer steps
-    # 16 pairs / (2 processes x batch 4) = 2 steps per epoch: 6 steps are 3 epochs.
+    # 16 pairs / (2 processes x batch 4) = 2 steps per epoch: step 6 is the last batch of
+    # epoch index 2, where last.ckpt is written (inside the loop, so resume is exact).
     ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
-    assert ckpt["global_step"] == 6 and ckpt["epoch"] == 3
+    assert ckpt["global_step"] == 6 and ckpt["epoch"] == 2
     assert load_model(out / "checkpoints" / "best.ckpt").name == "unet"

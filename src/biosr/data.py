@@ -567,6 +567,60 @@ def _has_pairs(root: str | os.PathLike[str], split: str, levels: tuple[int | Non
     return bool(layout.pairs(base, split, None if levels == (None,) else list(levels)))
 
 
+class EpochSampler:
+    """Shuffled indices whose order depends only on ``(seed, epoch)``: resumable exactly.
+
+    A ``RandomSampler`` with a seeded generator draws epoch after epoch from
+    one stream, so a run resumed from a checkpoint sees other batches than
+    the run it continues. Here epoch ``e`` is always the same permutation;
+    :meth:`set_epoch` (which Lightning calls at every epoch start, as for a
+    ``DistributedSampler``) also passes the epoch to the dataset, whose random
+    transforms depend on it; `start` skips the first indices of the first
+    epoch iterated (batches a resumed run had already trained on). Its length
+    stays the whole epoch, so loop counters stay consistent.
+
+    Parameters
+    ----------
+    dataset : sized
+        The dataset (its ``set_epoch`` is called when it has one).
+    seed : int, optional
+        Seed of every epoch's permutation.
+    epoch : int, optional
+        Epoch to start at.
+    start : int, optional
+        Indices of that epoch to skip.
+
+    Examples
+    --------
+    >>> s = EpochSampler(range(5), seed=0, epoch=3)
+    >>> list(s) == list(EpochSampler(range(5), seed=0, epoch=3))
+    True
+    >>> list(EpochSampler(range(5), seed=0, epoch=3, start=2)) == list(s)[2:]
+    True
+    """
+
+    def __init__(self, dataset: Any, seed: int = 0, epoch: int = 0, start: int = 0) -> None:
+        self.dataset, self.seed, self.start = dataset, seed, start
+        self.epoch = -1
+        self.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use epoch `epoch`'s permutation next (a new epoch drops the skip)."""
+        if epoch != self.epoch and self.epoch >= 0:
+            self.start = 0
+        self.epoch = epoch
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+    def __iter__(self):
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.dataset))
+        start, self.start = self.start, 0  # the skip applies once
+        return iter(order[start:].tolist())
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+
 def load_arrays(
     root: str | os.PathLike[str],
     split: str,

@@ -21,7 +21,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from biosr.data import BioSR, collate
+from biosr.data import BioSR, EpochSampler, collate
 from biosr.transforms import Compose, Dihedral, RandomCrop, Transform
 
 
@@ -127,7 +127,9 @@ class BioSRDataModule(L.LightningDataModule):
         if stage in (None, "test", "predict") and self.test_set is None:
             self.test_set = self._dataset("test", level=self.test_level)
 
-    def _loader(self, dataset: BioSR | None, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(
+        self, dataset: BioSR | None, batch_size: int, shuffle: bool, sampler: Any = None
+    ) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() with the matching stage first")
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
@@ -135,6 +137,7 @@ class BioSRDataModule(L.LightningDataModule):
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=collate,
             pin_memory=self.pin_memory,
@@ -143,10 +146,28 @@ class BioSRDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches (seeded), with augmentation."""
-        if self.train_set is not None and self.trainer is not None:
-            self.train_set.set_epoch(self.trainer.current_epoch)
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
+        """Shuffled training batches (seeded), with augmentation; resumable exactly.
+
+        On one device the order comes from an :class:`~biosr.data.EpochSampler`:
+        epoch ``e`` is one permutation of ``(seed, e)``, and a run resumed from
+        a checkpoint skips the batches its restored step count says were
+        trained on in that epoch, so it sees exactly the batches an
+        uninterrupted run would. Under DDP, Lightning's ``DistributedSampler``
+        (also a permutation of seed and epoch) takes over; there a resume is
+        exact from end-of-epoch checkpoints.
+        """
+        trainer, dataset = self.trainer, self.train_set
+        if dataset is None or (trainer is not None and trainer.world_size > 1):
+            if dataset is not None and trainer is not None:
+                dataset.set_epoch(trainer.current_epoch)
+            return self._loader(dataset, self.batch_size, shuffle=True)
+        epoch, done = 0, 0
+        if trainer is not None:
+            per_epoch = -(-len(dataset) // self.batch_size)
+            epoch = trainer.current_epoch
+            done = (trainer.global_step * trainer.accumulate_grad_batches) % per_epoch
+        sampler = EpochSampler(dataset, self.seed, epoch=epoch, start=done * self.batch_size)
+        return self._loader(dataset, self.batch_size, shuffle=False, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
         """Validation batches in dataset order."""

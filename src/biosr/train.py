@@ -11,7 +11,7 @@ atomic checkpoint writer.
 Run folder layout::
 
     RUN_DIR/checkpoints/best.ckpt   lowest validation NRMSE so far
-    RUN_DIR/checkpoints/last.ckpt   end of the run (for --resume)
+    RUN_DIR/checkpoints/last.ckpt   every validation interval and the last step (for --resume)
     RUN_DIR/logs/version_N/metrics.csv  (+ TensorBoard events if tensorboard is installed)
 """
 
@@ -177,6 +177,31 @@ class _AtomicCheckpointIO(TorchCheckpointIO):
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             torch.save(checkpoint, tmp)
+
+
+class _LastCheckpoint(L.Callback):
+    """Keeps ``last.ckpt``: every `every` steps and at the final step.
+
+    It is written from inside the epoch (``on_train_batch_end``), so its loop
+    state is that of a run in progress and ``--resume`` continues exactly
+    where it stopped (the data module skips the batches already trained on).
+    A checkpoint written after ``fit`` returns would record the unfinished
+    epoch as done, and a resumed run would skip the rest of it. A run that
+    ends with its epoch (``--epochs``) is saved once more at train end.
+    """
+
+    def __init__(self, path: Path, every: int | None) -> None:
+        self.path, self.every, self.saved_step = path, every, -1
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        step = trainer.global_step
+        if step == trainer.max_steps or (self.every and step % self.every == 0):
+            trainer.save_checkpoint(self.path)
+            self.saved_step = step
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.saved_step != trainer.global_step:
+            trainer.save_checkpoint(self.path)
 
 
 def _progress_bar():
@@ -382,6 +407,7 @@ def train(
         )
         dm = _datamodule(data, batch_size, num_workers, seed, dict(data_options or {}))
         ckpt_dir = out / CHECKPOINT_DIR
+        last = ckpt_dir / f"{LAST_NAME}.ckpt"
         checkpoint = ModelCheckpoint(
             dirpath=ckpt_dir,
             filename=BEST_NAME,
@@ -409,6 +435,7 @@ def train(
                 logger=loggers,
                 callbacks=[
                     checkpoint,
+                    _LastCheckpoint(last, val_every),
                     *([_progress_bar()] if progress else []),
                     *(callbacks or []),
                 ],
@@ -422,9 +449,14 @@ def train(
             )
         except (MisconfigurationException, ValueError) as exc:
             raise BiosrError(f"{out}: invalid training options ({exc})") from None
-        trainer.fit(module, datamodule=dm, ckpt_path=None if resume is None else str(resume))
-        last = ckpt_dir / f"{LAST_NAME}.ckpt"
-        trainer.save_checkpoint(last)
+        from biosr.datamodule import BioSRDataModule
+
+        with warnings.catch_warnings():
+            if isinstance(dm, BioSRDataModule) and trainer.world_size == 1:
+                # Lightning cannot see it, but BioSRDataModule resumes mid-epoch exactly
+                # (its sampler skips the batches the restored step count trained on).
+                warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+            trainer.fit(module, datamodule=dm, ckpt_path=None if resume is None else str(resume))
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     return TrainResult(
