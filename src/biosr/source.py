@@ -26,13 +26,11 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-import mrcfile.dtypes
-import mrcfile.utils
 import numpy as np
 
 from biosr import layout
 from biosr.errors import DataError
-from biosr.io.mrc import HEADER_BYTES, read_mrc
+from biosr.io.mrc import HEADER_BYTES, check_header, read_mrc
 
 #: Keys of a cell's files used by the builder (see :func:`biosr.layout.release_files`).
 LEVEL_KEYS: tuple[str, ...] = tuple(f"level_{lv:02d}" for lv in layout.LEVELS)
@@ -166,29 +164,8 @@ def _release_folder(path: Path) -> Path | None:
 
 def _check_header(head: bytes, size: int, label: str) -> tuple[int, ...]:
     """Check an MRC header's shape x mode against the file size; return ``(mode, nz, ny, nx)``."""
-    if len(head) < HEADER_BYTES:
-        raise DataError(f"{label}: truncated MRC ({size} bytes, shorter than its header)")
-    header = np.frombuffer(head, dtype=mrcfile.dtypes.HEADER_DTYPE)[0]
-    nx, ny, nz, mode = (
-        int(header["nx"]),
-        int(header["ny"]),
-        int(header["nz"]),
-        int(header["mode"]),
-    )
-    if min(nx, ny, nz) < 1:
-        raise DataError(f"{label}: not an MRC file or corrupt header (shape {nz}x{ny}x{nx})")
-    try:
-        itemsize = np.dtype(mrcfile.utils.dtype_from_mode(mode)).itemsize
-    except ValueError:
-        raise DataError(f"{label}: unsupported MRC mode {mode}") from None
-    expected = HEADER_BYTES + int(header["nsymbt"]) + nx * ny * nz * itemsize
-    if size != expected:
-        kind = "truncated" if size < expected else "oversized"
-        raise DataError(
-            f"{label}: {kind} MRC ({size} bytes; header says {nz}x{ny}x{nx} mode {mode}, "
-            f"{expected} bytes)"
-        )
-    return (mode, nz, ny, nx)
+    header = check_header(head, size, label)
+    return (int(header.mode), int(header.nz), int(header.ny), int(header.nx))
 
 
 def _check_cell(entry: dict[str, tuple[str, tuple[int, ...]]], where: Path | str) -> None:

@@ -67,21 +67,35 @@ def read_header(path: str | os.PathLike[str]) -> np.recarray:
         raise DataError(f"{path}: file not found") from None
     except OSError as exc:
         raise DataError(f"{path}: unreadable ({exc.strerror})") from None
-    if len(raw) < HEADER_BYTES:
-        raise DataError(f"{path}: truncated MRC ({size} bytes, shorter than its header)")
-    header = np.frombuffer(raw, dtype=mrcfile.dtypes.HEADER_DTYPE).view(np.recarray)[0]
+    return check_header(raw, size, path)
+
+
+def check_header(head: bytes, size: int, label: str | os.PathLike[str]) -> np.recarray:
+    """Parse an MRC header's bytes and check shape x mode against the file's `size`.
+
+    For files and for archive members alike (`label` names either in errors).
+
+    Raises
+    ------
+    DataError
+        As :func:`read_header`.
+    """
+    if len(head) < HEADER_BYTES:
+        raise DataError(f"{label}: truncated MRC ({size} bytes, shorter than its header)")
+    header = np.frombuffer(head[:HEADER_BYTES], dtype=mrcfile.dtypes.HEADER_DTYPE)
+    header = header.view(np.recarray)[0]
     nx, ny, nz, mode = (int(header.nx), int(header.ny), int(header.nz), int(header.mode))
     if min(nx, ny, nz) < 1:
-        raise DataError(f"{path}: not an MRC file or corrupt header (shape {nz}x{ny}x{nx})")
+        raise DataError(f"{label}: not an MRC file or corrupt header (shape {nz}x{ny}x{nx})")
     try:
         dtype = mrcfile.utils.dtype_from_mode(mode)
     except ValueError:
-        raise DataError(f"{path}: unsupported MRC mode {mode}") from None
+        raise DataError(f"{label}: unsupported MRC mode {mode}") from None
     expected = HEADER_BYTES + int(header.nsymbt) + nx * ny * nz * np.dtype(dtype).itemsize
     if size != expected:
         kind = "truncated" if size < expected else "oversized"
         raise DataError(
-            f"{path}: {kind} MRC ({size} bytes; header says {nz}x{ny}x{nx} mode {mode}, "
+            f"{label}: {kind} MRC ({size} bytes; header says {nz}x{ny}x{nx} mode {mode}, "
             f"{expected} bytes)"
         )
     return header
