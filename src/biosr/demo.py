@@ -31,7 +31,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "size": 256,
         "build": {"training_crops": 8, "validate_crops": 2, "test_crops": 4},
         "model_options": {"base": 32, "depth": 2},
-        "steps": 1200,
+        "steps": 2400,  # about 6 minutes on 2 cores; beats both baselines in PSNR
         "val_every": 200,
         "batch_size": 8,
         "crop": 64,
