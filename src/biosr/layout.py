@@ -32,8 +32,11 @@ import numpy as np
 # The published (preprocessed) dataset
 # --------------------------------------------------------------------------- #
 
+#: The structure: names the dataset folder, the release's folder and its archive.
+STRUCTURE = "Microtubules"
+
 #: Folder of the dataset below a root, as the published copy nests it.
-DATASET_DIR = Path("BioSR") / "Microtubules"
+DATASET_DIR = Path("BioSR") / STRUCTURE
 
 #: Split names, in the order they are listed everywhere.
 SPLITS: tuple[str, ...] = ("training", "validate", "test")
@@ -92,7 +95,7 @@ PHOTONS_PER_COUNT = 0.6026
 # --------------------------------------------------------------------------- #
 
 RELEASE_DOI = "10.6084/m9.figshare.13264793.v9"
-RELEASE_ARCHIVE = "Microtubules.zip"
+RELEASE_ARCHIVE = f"{STRUCTURE}.zip"
 RELEASE_CELLS = 55
 RELEASE_RAW_SIZE = 502
 RELEASE_GT_SIZE = 1004
@@ -119,6 +122,7 @@ FLIPS = 4
 # --------------------------------------------------------------------------- #
 
 _LEVEL_RE = re.compile(r"^level_(\d{2})$")
+_CELL_RE = re.compile(r"^Cell_(\d{3})$")
 
 
 class Pair(NamedTuple):
@@ -348,6 +352,18 @@ def _indices_on_disk(folder: Path, split: str) -> list[int]:
         return []
     found = (parse_file_name(split, n) for n in names)
     return sorted(i for i in found if i is not None)
+
+
+def parse_cell_dir(name: str) -> int | None:
+    """Cell number of a release folder name like ``Cell_007``, or None if it is not one.
+
+    Examples
+    --------
+    >>> parse_cell_dir("Cell_007"), parse_cell_dir("Cell_7")
+    (7, None)
+    """
+    match = _CELL_RE.match(name)
+    return int(match.group(1)) if match else None
 
 
 def release_cell_dir(release: str | os.PathLike[str], cell: int) -> Path:

@@ -37,8 +37,6 @@ LEVEL_KEYS: tuple[str, ...] = tuple(f"level_{lv:02d}" for lv in layout.LEVELS)
 GT_KEY = "sim_gt"
 NEEDED: tuple[str, ...] = (*LEVEL_KEYS, GT_KEY)
 
-_CELL_RE = re.compile(r"^Cell_(\d{3})$")
-
 
 class Source(NamedTuple):
     """An opened, checked release.
@@ -154,9 +152,9 @@ def open_source(source: str | os.PathLike[str], cells: tuple[int, ...]) -> Sourc
 
 
 def _release_folder(path: Path) -> Path | None:
-    for candidate in (path, path / "Microtubules"):
+    for candidate in (path, path / layout.STRUCTURE):
         if candidate.is_dir() and any(
-            _CELL_RE.match(e.name) and e.is_dir() for e in os.scandir(candidate)
+            layout.parse_cell_dir(e.name) and e.is_dir() for e in os.scandir(candidate)
         ):
             return candidate
     return None

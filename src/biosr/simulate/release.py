@@ -105,8 +105,9 @@ def simulate_release(
         raise ValueError(f"cells must be 1..999, got {cells}")
     if size < 16 or size % 2:
         raise ValueError(f"size must be an even number of pixels >= 16, got {size}")
-    folder = Path(out) / "Microtubules"
-    owned = [p.name for p in Path(folder).glob("Cell_[0-9][0-9][0-9]")] + [layout.CARD_FILE]
+    folder = Path(out) / layout.STRUCTURE
+    owned = [p.name for p in folder.glob("Cell_*") if layout.parse_cell_dir(p.name)]
+    owned.append(layout.CARD_FILE)
     output.prepare_folder(folder, owned, overwrite=overwrite)
     jobs = [(str(folder), cell, size, seed) for cell in range(1, cells + 1)]
     for _ in bar(
