@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, default_collate
 
 from biosr import layout
-from biosr.data import BioSR, Sample, collate, load_arrays
+from biosr.data import BioSR, EpochSampler, Sample, collate, load_arrays
 from biosr.data import TestSample as _TestSample
 from biosr.errors import DataError
 from biosr.io.tiff import write_tiff
@@ -269,3 +269,15 @@ def test_packed_and_files_give_identical_batches_under_random_symmetries(packed)
 def batch_plain(root):
     ds = BioSR(root, "training", cache="packed")
     return collate(ds.__getitems__(list(range(len(ds)))[::-1])).wf
+
+
+def test_epoch_sampler_order_depends_only_on_seed_and_epoch_and_skips_once(packed):
+    ds = BioSR(packed, "training")
+    order = {e: list(EpochSampler(ds, seed=1, epoch=e)) for e in (2, 3)}
+    assert sorted(order[2]) == list(range(len(ds))) and order[2] != order[3]
+    resumed = EpochSampler(ds, seed=1, epoch=2, start=2)
+    resumed.set_epoch(2)  # Lightning calls this at the resumed epoch's start: the skip stays
+    assert list(resumed) == order[2][2:]
+    assert list(resumed) == order[2]  # ... and applies once
+    resumed.set_epoch(3)
+    assert list(resumed) == order[3] and ds.epoch == 3  # the dataset's transforms follow
