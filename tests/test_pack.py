@@ -125,3 +125,13 @@ def test_cli_pack(small, capsys):
     assert main(["pack", str(root / "missing")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "biosr download" in err[0]
+
+
+def test_packed_test_split_missing_gt_names_the_path(tmp_path):
+    base = make_dataset(tmp_path / "d", {"test": 3}, size=8)
+    pack(tmp_path / "d", splits=["test"], level=1)
+    missing = base / "test_gt" / "003.tif"
+    missing.unlink()
+    pack(tmp_path / "d", splits=["test"], level=1)  # test_gt repacked without 003
+    with pytest.raises(DataError, match=r"test_gt[/\\]003.tif: file not found"):
+        BioSR(tmp_path / "d", "test", level=1)

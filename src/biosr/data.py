@@ -133,7 +133,7 @@ def _build_index(
                     _pack.pack_group(dataset, group, progress=progress)
             indexes = [_pack.fresh_index(dataset, g) for g in [*wf_groups, gt_group]]
         if all(i is not None for i in indexes):
-            return _packed_index(dataset, split, wf_groups, indexes)
+            return _packed_index(dataset, split, wf_groups, gt_group, indexes)
     pairs = layout.pairs(dataset, split, lev_arg)
     if not pairs:
         raise _missing(dataset, split)
@@ -155,7 +155,11 @@ def _build_index(
 
 
 def _packed_index(
-    dataset: Path, split: str, wf_groups: list[_pack.Group], indexes: list[dict[str, Any]]
+    dataset: Path,
+    split: str,
+    wf_groups: list[_pack.Group],
+    gt_group: _pack.Group,
+    indexes: list[dict[str, Any]],
 ) -> _Index:
     *wf_idx, gt_idx = indexes
     gt_row_of = {i: r for r, i in enumerate(gt_idx["indices"])}
@@ -164,7 +168,7 @@ def _packed_index(
         for row, i in enumerate(idx["indices"]):
             if i not in gt_row_of:
                 name = layout.file_name(split, i)
-                raise DataError(f"{dataset / layout.split_dirs(split)[1] / name}: file not found")
+                raise DataError(f"{dataset / gt_group.folder / name}: file not found")
             levels.append(group.level or 0)
             indices.append(i)
             group_of.append(g)
