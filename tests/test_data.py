@@ -281,3 +281,19 @@ def test_epoch_sampler_order_depends_only_on_seed_and_epoch_and_skips_once(packe
     assert list(resumed) == order[2]  # ... and applies once
     resumed.set_epoch(3)
     assert list(resumed) == order[3] and ds.epoch == 3  # the dataset's transforms follow
+
+
+@pytest.mark.parametrize("cache", ["files", "auto"])
+def test_datamodule_rejects_a_crop_below_1_or_larger_than_the_patches(packed, cache):
+    from biosr.datamodule import BioSRDataModule
+
+    for bad in (0, -3):
+        with pytest.raises(DataError, match="crop must be at least 1"):
+            BioSRDataModule(packed, crop=bad)
+    dm = BioSRDataModule(packed, crop=9, cache=cache, pin_memory=False)
+    with pytest.raises(DataError, match=r"Microtubules: crop 9 larger than the training patches"):
+        dm.setup("fit")
+    assert dm.train_set is None
+    dm = BioSRDataModule(packed, crop=8, cache=cache, pin_memory=False)
+    dm.setup("fit")
+    assert len(dm.train_set) == COUNTS["training"]

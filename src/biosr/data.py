@@ -444,6 +444,14 @@ class BioSR(_Base):
         return self._index.packed
 
     @property
+    def wf_shape(self) -> tuple[int, ...]:
+        """``(H, W)`` of the WF images as stored (of the first item when read from files)."""
+        shape = self._reader.shape("wf")
+        if shape is None:
+            shape = self._reader.read(np.zeros(1, dtype=np.intp), "wf").shape[1:]
+        return tuple(shape)
+
+    @property
     def pairs(self) -> list[layout.Pair]:
         """The :class:`biosr.layout.Pair` of every item, in item order."""
         ix = self._index

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from biosr.data import BioSR, EpochSampler, collate
+from biosr.errors import DataError
 from biosr.transforms import Compose, Dihedral, RandomCrop, Transform
 
 
@@ -76,6 +77,8 @@ class BioSRDataModule(L.LightningDataModule):
         pin_memory: bool | None = None,
     ) -> None:
         super().__init__()
+        if crop is not None and int(crop) < 1:
+            raise DataError(f"crop must be at least 1 pixel, got {crop!r}")
         self.root = Path(root)
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
@@ -121,7 +124,15 @@ class BioSRDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Create the datasets a stage needs (``fit``, ``validate``, ``test``, ``predict``)."""
         if stage in (None, "fit") and self.train_set is None:
-            self.train_set = self._dataset("training", transforms=self.train_transforms())
+            train_set = self._dataset("training", transforms=self.train_transforms())
+            if self.crop is not None:
+                h, w = train_set.wf_shape
+                if self.crop > min(h, w):
+                    raise DataError(
+                        f"{train_set.dataset_dir}: crop {self.crop} larger than the training "
+                        f"patches ({h} x {w})"
+                    )
+            self.train_set = train_set
         if stage in (None, "fit", "validate") and self.val_set is None:
             self.val_set = self._dataset("validate")
         if stage in (None, "test", "predict") and self.test_set is None:
