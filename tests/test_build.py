@@ -239,3 +239,31 @@ def test_existing_output(built: Path, release: Path, tmp_path: Path) -> None:
     build(release, copy, preset="small", seed=8, test_crops=1, training_crops=1, validate_crops=1)
     dataset = build(release, copy, preset="small", seed=7, overwrite=True)
     assert _manifest_bytes(dataset) == before
+
+
+def test_simulate_overwrite_after_interrupted_build_is_not_resumed(
+    built: Path, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulator's overwrite removes an unfinished build's plan: a later build must not
+    "resume" onto the simulator's files (it used to, leaving sha256 mismatches)."""
+    from biosr.simulate import simulate_patches
+
+    real_cell = biosr.build.build_cell
+
+    def failing(task):
+        if task.cell == 3:
+            raise OSError("injected failure")
+        return real_cell(task)
+
+    monkeypatch.setattr(biosr.build, "build_cell", failing)
+    with pytest.raises(OSError, match="injected"):
+        build(release, tmp_path, preset="small", seed=7)
+    monkeypatch.setattr(biosr.build, "build_cell", real_cell)
+    dataset = simulate_patches(tmp_path, preset="tiny", workers=1, overwrite=True)
+    assert not (dataset / layout.BUILD_DIR).exists()
+    assert verify(tmp_path, deep=True).ok
+    with pytest.raises(DataError, match="different dataset"):
+        build(release, tmp_path, preset="small", seed=7)
+    dataset = build(release, tmp_path, preset="small", seed=7, overwrite=True)
+    assert verify(tmp_path, deep=True).ok
+    assert _manifest_bytes(dataset) == _manifest_bytes(built)

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from biosr import layout, protocol
+from biosr import layout, produce, protocol
 from biosr._progress import bar
 from biosr.errors import BiosrError, DataError
 from biosr.io.atomic import is_part, write_text
@@ -274,18 +274,8 @@ def _prepare_output(dataset: Path, fingerprint: str, *, overwrite: bool) -> str:
         raise DataError(
             f"{dataset}: already holds {reason}; choose another output or pass --overwrite"
         )
-    _clear(dataset)
+    produce.clear_dataset(dataset)
     return "fresh"
-
-
-def _clear(dataset: Path) -> None:
-    """Remove what a build writes (split folders, manifest, card, work folder) and nothing else."""
-    for split in layout.SPLITS:
-        for folder in {d.parts[0] for d in layout.split_dirs(split, layout.split_levels(split)[0])}:
-            shutil.rmtree(dataset / folder, ignore_errors=True)
-    shutil.rmtree(dataset / layout.BUILD_DIR, ignore_errors=True)
-    for name in (layout.MANIFEST_FILE, layout.CARD_FILE):
-        (dataset / name).unlink(missing_ok=True)
 
 
 def _plan(src: Source, dataset: Path, params: dict[str, Any], seed: int) -> list[Task]:

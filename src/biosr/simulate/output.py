@@ -1,43 +1,16 @@
-"""Shared by the simulator's writers: output-folder checks, worker pools, the card's physics."""
+"""Shared by the simulator's writers: worker pools, the card's physics."""
 
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 from biosr import layout
-from biosr.errors import BiosrError
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def prepare_folder(folder: Path, owned: Iterable[str], *, overwrite: bool) -> None:
-    """Create `folder`, refusing a non-empty one unless `overwrite`.
-
-    With `overwrite`, the entries named in `owned` (the writer's own folders
-    and files) are removed first, so no stale file of an earlier, larger run
-    survives; anything else in the folder is left alone.
-    """
-    if folder.exists() and not folder.is_dir():
-        raise BiosrError(f"{folder}: exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()):
-        if not overwrite:
-            raise BiosrError(
-                f"{folder}: not empty; choose another output folder or pass --overwrite "
-                "(overwrite=True) to replace the simulated data in it"
-            )
-        for name in owned:
-            target = folder / name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
 
 
 def run_jobs(func: Callable[[T], R], jobs: list[T], *, workers: int | None) -> Iterator[R]:

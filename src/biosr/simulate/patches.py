@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from biosr import layout
+from biosr import layout, produce
 from biosr._progress import bar
 from biosr.io.tiff import write_tiff
 from biosr.manifest import card_base, file_row, write_card, write_manifest
@@ -248,10 +248,7 @@ def simulate_patches(
         raise ValueError(f"gt_scale must be 1 or 2, got {gt_scale}")
     spec = PRESETS[preset]
     dataset = layout.dataset_dir(root, must_exist=False)
-    owned = [d for s in layout.SPLITS for d in layout.split_roots(s)]
-    output.prepare_folder(
-        dataset, [*owned, layout.MANIFEST_FILE, layout.CARD_FILE], overwrite=overwrite
-    )
+    produce.prepare_dataset(dataset, overwrite=overwrite)
     for split in layout.SPLITS:
         for level in layout.split_levels(split):
             for folder in layout.split_dirs(split, level):

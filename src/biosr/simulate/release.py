@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from biosr import layout
+from biosr import layout, produce
 from biosr._progress import bar
 from biosr.io.mrc import write_mrc
 from biosr.manifest import card_base, write_card
@@ -108,7 +108,7 @@ def simulate_release(
     folder = Path(out) / layout.STRUCTURE
     owned = [p.name for p in folder.glob("Cell_*") if layout.parse_cell_dir(p.name)]
     owned.append(layout.CARD_FILE)
-    output.prepare_folder(folder, owned, overwrite=overwrite)
+    produce.prepare_folder(folder, owned, overwrite=overwrite)
     jobs = [(str(folder), cell, size, seed) for cell in range(1, cells + 1)]
     for _ in bar(
         output.run_jobs(_job, jobs, workers=workers),
