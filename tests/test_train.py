@@ -169,6 +169,35 @@ def test_resume_is_exact_same_weights_as_an_uninterrupted_run(learnable, tmp_pat
         assert torch.equal(a[key], b[key]), key
 
 
+def test_epoch_based_run_writes_last_checkpoint_after_each_epoch(learnable, tmp_path):
+    """Default validation (once per epoch, no val_every): a killed run can resume from epoch 1."""
+    seen = {}
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+
+    class Probe(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == 1:
+                seen["exists"] = last.is_file()
+                if last.is_file():
+                    seen["step"] = torch.load(last, map_location="cpu", weights_only=False)[
+                        "global_step"
+                    ]
+                    seen["steps"] = trainer.global_step
+
+    result = train(
+        TinyDataModule(learnable),
+        tmp_path / "run",
+        model="unet",
+        model_options=UNET,
+        max_epochs=3,
+        callbacks=[Probe()],
+    )
+    assert seen["exists"], "last.ckpt not written after epoch 1"
+    assert seen["step"] == seen["steps"] == 4  # 16 pairs, batch 4
+    assert result.global_step == 12
+    assert torch.load(result.last, map_location="cpu", weights_only=False)["global_step"] == 12
+
+
 def test_bad_inputs_are_clear_errors(tmp_path):
     with pytest.raises(BiosrError, match="unknown model 'resnet'"):
         train(tmp_path, tmp_path / "run", model="resnet")

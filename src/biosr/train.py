@@ -11,7 +11,7 @@ atomic checkpoint writer.
 Run folder layout::
 
     RUN_DIR/checkpoints/best.ckpt   lowest validation NRMSE so far
-    RUN_DIR/checkpoints/last.ckpt   every validation interval and the last step (for --resume)
+    RUN_DIR/checkpoints/last.ckpt   after every validation and at the last step (for --resume)
     RUN_DIR/logs/version_N/metrics.csv  (+ TensorBoard events if tensorboard is installed)
 """
 
@@ -180,14 +180,17 @@ class _AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class _LastCheckpoint(L.Callback):
-    """Keeps ``last.ckpt``: every `every` steps and at the final step.
+    """Keeps ``last.ckpt``: after every validation, every `every` steps and at the final step.
 
-    It is written from inside the epoch (``on_train_batch_end``), so its loop
+    It is written from inside the epoch (``on_train_batch_end``, and
+    ``on_validation_end``, which runs inside the epoch too), so its loop
     state is that of a run in progress and ``--resume`` continues exactly
     where it stopped (the data module skips the batches already trained on).
     A checkpoint written after ``fit`` returns would record the unfinished
-    epoch as done, and a resumed run would skip the rest of it. A run that
-    ends with its epoch (``--epochs``) is saved once more at train end.
+    epoch as done, and a resumed run would skip the rest of it. With the
+    default once-per-epoch validation it is written at every epoch's end, so
+    a killed multi-epoch run can resume. A run that ends with its epoch
+    (``--epochs``) is saved once more at train end.
     """
 
     def __init__(self, path: Path, every: int | None) -> None:
@@ -198,6 +201,12 @@ class _LastCheckpoint(L.Callback):
         if step == trainer.max_steps or (self.every and step % self.every == 0):
             trainer.save_checkpoint(self.path)
             self.saved_step = step
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Not recorded in saved_step: a run that ends with its epoch is still saved at train end.
+        if trainer.sanity_checking or self.saved_step == trainer.global_step:
+            return
+        trainer.save_checkpoint(self.path)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.saved_step != trainer.global_step:
