@@ -106,6 +106,22 @@ def test_truncated_member_in_zip(pristine: Path, tmp_path: Path) -> None:
     _expect_error(archive, tmp_path / "o", r"t\.zip:Cell_003/SIM_gt\.mrc: truncated MRC")
 
 
+def test_corrupt_member_in_zip_is_one_line(pristine: Path, tmp_path: Path) -> None:
+    """A member whose data fails its CRC (headers and sizes fine) is a DataError, not a
+    traceback; the up-front check reads only headers, so this shows while cutting."""
+    archive = _zip(pristine, tmp_path / "c.zip")
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo("Microtubules/Cell_003/SIM_gt.mrc")
+    raw = bytearray(archive.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    raw[start + 5000] ^= 0xFF  # inside the image data, well past the MRC header
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(
+        DataError, match=r"c\.zip:Microtubules/Cell_003/SIM_gt\.mrc: corrupt member"
+    ):
+        build(archive, tmp_path / "o", preset="small", **SMALL)
+
+
 def test_cli_reports_one_line(release: Path, tmp_path: Path, capsys) -> None:
     (release / "Cell_005" / "SIM_gt.mrc").unlink()
     out = tmp_path / "o"

@@ -1,7 +1,9 @@
 """Build the published dataset from the original BioSR release: plan, workers, resume, provenance.
 
 :func:`build` checks the whole source first (nothing is written if any file
-is missing or malformed), then cuts each cell in a worker process
+is missing or its MRC header disagrees with its size, mode or shape; the
+image data itself is read, and a corrupt zip member found, only while
+cutting), then cuts each cell in a worker process
 (:class:`concurrent.futures.ProcessPoolExecutor`, one cell in memory per
 worker). Every random choice of a cell comes from its own
 ``SeedSequence(seed, spawn_key=(cell,))`` and every file index from the plan,
@@ -187,8 +189,10 @@ def build(
     Raises
     ------
     DataError
-        A bad source (one line naming the file; nothing written) or an
-        output folder holding a different dataset.
+        A bad source (one line naming the file; nothing written when a file
+        is missing or its header is wrong, but a corrupt zip member is found
+        only when its cell is cut) or an output folder holding a different
+        dataset.
     """
     params = resolve_params(preset, **overrides)
     cells = tuple(c for s in layout.SPLITS for c in params[f"{s}_cells"])

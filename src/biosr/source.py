@@ -22,6 +22,7 @@ import re
 import shutil
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
@@ -265,8 +266,12 @@ def cell_files(source: Source, cell: int, scratch: Path) -> Iterator[dict[str, P
         with zipfile.ZipFile(source.path) as zf:
             for key, (name, _) in entry.items():
                 target = folder / f"{key}.mrc"
-                with zf.open(source.zip_prefix + name) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
+                member = source.zip_prefix + name
+                try:
+                    with zf.open(member) as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                    raise DataError(f"{source.path}:{member}: corrupt member ({exc})") from None
                 paths[key] = target
         yield paths
     finally:
