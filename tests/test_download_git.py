@@ -104,6 +104,48 @@ def test_non_empty_folder_is_refused(tmp_path: Path, repo: str) -> None:
         download(tmp_path, splits=["test"], git_url=repo)
 
 
+@pytest.mark.parametrize("splits", [None, ["test"]])
+@pytest.mark.parametrize("origin", [None, "https://example.org/mine.git"])
+def test_users_own_repository_is_refused_untouched(
+    tmp_path: Path, repo: str, splits: list[str] | None, origin: str | None
+) -> None:
+    project = tmp_path / "project"  # `biosr download .` inside one's own project
+    project.mkdir()
+    (project / "notes.txt").write_text("committed\n")
+    git("init", "-q", "-b", "main", cwd=project)
+    git("add", ".", cwd=project)
+    git("commit", "-q", "-m", "mine", cwd=project)
+    if origin is not None:
+        git("remote", "add", "origin", origin, cwd=project)
+    (project / "notes.txt").write_text("uncommitted work\n")
+    (project / "draft.txt").write_text("untracked\n")
+    status = git("status", "--porcelain", cwd=project)
+    with pytest.raises(BiosrError, match=r"not a clone of .*; choose an empty folder"):
+        download(project, splits=splits, git_url=repo)
+    assert (project / "notes.txt").read_text() == "uncommitted work\n"
+    assert (project / "draft.txt").read_text() == "untracked\n"
+    assert git("status", "--porcelain", cwd=project) == status
+    assert not (project / "BioSR").exists()
+
+
+def test_clone_of_another_url_is_refused(tmp_path: Path, repo: str) -> None:
+    root = tmp_path / "clone"
+    download(root, splits=["test"], git_url=repo)
+    other = make_repo(tmp_path / "other", {"test": 1})
+    with pytest.raises(BiosrError, match="not a clone of"):
+        download(root, splits=["test"], git_url=other)
+
+
+def test_full_download_is_a_sparse_checkout_of_the_split_folders(tmp_path: Path, repo: str) -> None:
+    root = tmp_path / "clone"
+    path = download(root, git_url=repo)
+    folders = git("sparse-checkout", "list", cwd=root).split()
+    assert sorted(folders) == sorted(
+        (layout.DATASET_DIR / d).as_posix() for s in layout.SPLITS for d in layout.split_roots(s)
+    )
+    assert (path / layout.MANIFEST_FILE).is_file() and (path / layout.CARD_FILE).is_file()
+
+
 def test_unreachable_repository_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     url = (tmp_path / "no-such-repo").as_uri()
     code = main(["download", str(tmp_path / "r"), "--split", "test", "--git-url", url])

@@ -177,11 +177,10 @@ def fetch(
     if source == "git":
         from biosr.fetch_git import check_not_lfs_pointer, sparse_fetch
 
-        folders = None
-        if splits is not None:
-            folders = [
-                (layout.DATASET_DIR / d).as_posix() for s in wanted for d in layout.split_roots(s)
-            ]
+        # always the split folders: cone mode brings the manifest and card beside them
+        folders = [
+            (layout.DATASET_DIR / d).as_posix() for s in wanted for d in layout.split_roots(s)
+        ]
         git_url = git_url or os.environ.get(GIT_URL_ENV) or GIT_URL
         commit = sparse_fetch(git_url, root, folders, progress=progress)
         path = layout.dataset_dir(root, must_exist=False)

@@ -9,7 +9,9 @@ does partial clone well. The recipe:
 3. ``git checkout`` (first time) or ``git checkout HEAD -- DIR ...`` (later)
    writes them, and git fetches exactly those files' blobs.
 
-Re-running on the same ROOT resumes: the clone is reused, the sparse set
+Re-running on the same ROOT resumes: the clone is reused (only a clone of
+the same URL: any other repository there, such as the user's own project, is
+refused untouched), the sparse set
 grows to the union of what was asked, and missing or damaged files of all
 its folders are restored. Each folder is added in its own step, so an
 interruption loses at most the folder in flight. Nothing here prints unless
@@ -100,14 +102,48 @@ def _last_error(text: str) -> str:
 
 
 def is_clone(root: str | os.PathLike[str]) -> bool:
-    """True if `root` is the top of a git working tree (a previous fetch)."""
+    """True if `root` is the top of a git working tree (a previous fetch, or any repository)."""
     return (Path(root) / ".git").exists()
+
+
+#: Git config key recording the URL a clone was made from (written at clone time).
+URL_KEY = "biosr.url"
+
+
+def _config(root: Path, key: str) -> str:
+    """A git config value of the repository at `root`, or "" if unset."""
+    try:
+        return _run(["-C", str(root), "config", "--get", key]).strip()
+    except BiosrError:  # exit 1: the key is not set
+        return ""
+
+
+def _same_url(a: str, b: str) -> bool:
+    def norm(u: str) -> str:
+        return u.strip().rstrip("/").removesuffix(".git")
+
+    return bool(a) and norm(a) == norm(b)
+
+
+def check_clone_of(root: str | os.PathLike[str], url: str) -> None:
+    """Raise BiosrError unless the repository at `root` is a clone of `url`.
+
+    A clone made here records `url` under :data:`URL_KEY`; one made by hand
+    (``git clone URL``) has it as ``remote.origin.url``. Anything else, such
+    as the user's own project, is refused before git touches its files.
+    """
+    root = Path(root)
+    recorded = (_config(root, URL_KEY), _config(root, "remote.origin.url"))
+    if not any(_same_url(u, url) for u in recorded):
+        raise BiosrError(
+            f"{root}: a git repository that is not a clone of {url}; choose an empty folder"
+        )
 
 
 def sparse_fetch(
     url: str,
     root: str | os.PathLike[str],
-    folders: Sequence[str] | None,
+    folders: Sequence[str],
     *,
     progress: bool = False,
 ) -> str:
@@ -118,10 +154,11 @@ def sparse_fetch(
     url : str
         Repository address (``https://...``, ``file://...``).
     root : path-like
-        Working tree; must be absent, empty, or a clone from an earlier call.
-    folders : sequence of str or None
-        Repository-relative folders to check out (cone mode); None checks
-        out everything (sparse checkout is switched off).
+        Working tree; must be absent, empty, or a clone of `url` from an
+        earlier call (any other repository is refused, untouched).
+    folders : sequence of str
+        Repository-relative folders to check out (cone mode, which also
+        brings the files directly inside their parent folders).
     progress : bool, optional
         Pass git's progress output to stderr.
 
@@ -133,12 +170,17 @@ def sparse_fetch(
     Raises
     ------
     BiosrError
-        git missing or failing, or `root` a non-empty folder that is not a clone.
+        git missing or failing, no `folders`, or `root` a non-empty folder
+        that is not a clone of `url`.
     UnreachableError
         The remote cannot be reached.
     """
     root = Path(root)
+    wanted = list(dict.fromkeys(folders))
+    if not wanted:
+        raise BiosrError(f"{url}: no folders to check out")
     quiet = [] if progress else ["--quiet"]
+    git = ["-C", str(root)]
     fresh = not is_clone(root)
     if fresh:
         if root.exists() and any(root.iterdir()):
@@ -150,20 +192,18 @@ def sparse_fetch(
         args = ["clone", "--filter=blob:none", "--depth", "1", "--no-checkout", "--sparse"]
         _run([*args, "--progress" if progress else "--quiet", url, str(root)],
              progress=progress, url=url)  # fmt: skip
-    git = ["-C", str(root)]
-    if folders is not None:  # trees are local after the clone: name any folder it lacks
-        listed = _run([*git, "ls-tree", "-d", "--name-only", "HEAD", "--", *folders])
-        lacking = sorted(set(folders) - set(listed.split("\n")))
-        if lacking:
-            raise BiosrError(f"{url}: the repository has no {', '.join(lacking)}")
-    have = [] if fresh else _current_folders(root)
-    step: list[str] = []
-    if have is None:  # an earlier full checkout: keep it full, just restore what is asked
-        pass
-    elif folders is None:
-        _run([*git, "sparse-checkout", "disable"], progress=progress, url=url)
+        _run([*git, "config", URL_KEY, url])
     else:
-        wanted = list(dict.fromkeys(folders))
+        check_clone_of(root, url)
+    # trees are local after the clone: name any folder it lacks
+    listed = _run([*git, "ls-tree", "-d", "--name-only", "HEAD", "--", *wanted])
+    lacking = sorted(set(wanted) - set(listed.split("\n")))
+    if lacking:
+        raise BiosrError(f"{url}: the repository has no {', '.join(lacking)}")
+    have = [] if fresh else _current_folders(root)
+    if have is None:  # an earlier full checkout: keep it full, just restore what is asked
+        step = wanted
+    else:
         step = [f for f in have if f not in wanted]
         for folder in wanted:  # one folder per step: an interruption costs one folder
             step.append(folder)
@@ -171,11 +211,8 @@ def sparse_fetch(
             if fresh or not (root / ".git" / "index").exists():
                 _run([*git, "checkout", *quiet], progress=progress, url=url)
                 fresh = False
-    if (root / ".git" / "index").exists():  # restore missing or damaged files of every folder
-        paths = step if folders is not None and have is not None else ["."]
-        _run([*git, "checkout", *quiet, "HEAD", "--", *paths], progress=progress, url=url)
-    else:
-        _run([*git, "checkout", *quiet], progress=progress, url=url)
+    # restore missing or damaged files of every folder checked out (never outside them)
+    _run([*git, "checkout", *quiet, "HEAD", "--", *step], progress=progress, url=url)
     return _run([*git, "rev-parse", "HEAD"]).strip()
 
 
