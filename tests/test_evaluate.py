@@ -96,9 +96,10 @@ def test_care_protocol_recorded_and_levels_subset(data, tmp_path):
     res = evaluate(data, {"p": preds}, None, protocol="care", levels=[9])
     assert res.levels == [9] and res.protocol["name"] == "care"
     assert "percentiles" in res.protocol["gt_normalization"]
-    # Predictions of levels not evaluated are extra, and named so.
-    assert all(r == "extra: level not evaluated" for _, r in res.findings)
-    assert len(res.findings) == 16
+    # Predictions of levels not evaluated are ignored, not findings (this asserted
+    # 16 "extra: level not evaluated" findings, which made `--levels 9` exit 1).
+    assert res.findings == [] and res.ok
+    assert {r["level"] for r in res.rows} == {9}
     assert res.summary["p"][9]["nrmse"]["mean"] == pytest.approx(0.0, abs=1e-7)
 
 
@@ -132,6 +133,9 @@ def test_cli_evaluate_exit_status_and_report(data, tmp_path, capsys):
     argv = ["evaluate", "--data", str(data), "--predictions", str(preds), "--out", str(out)]
     assert main([*argv, "--no-plots"]) == 0
     assert "| gt |" in capsys.readouterr().out
+    # A subset of the levels of a complete folder is a success (the others are ignored).
+    assert main([*argv, "--no-plots", "--levels", "9"]) == 0
+    capsys.readouterr()
     (preds / "level_01" / "001.tif").unlink()
     assert main([*argv, "--no-plots"]) == 1
     assert "incomplete (1/2)" in capsys.readouterr().out

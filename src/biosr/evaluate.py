@@ -139,7 +139,8 @@ def discover(
     found : dict
         ``(level, index)`` to prediction file, for expected keys present.
     findings : list of (path, reason)
-        Missing predictions and extra files or folders, each named.
+        Missing predictions and extra files or folders, each named. Level
+        folders outside the expected keys' levels are ignored.
     """
     root = prediction_root(folder)
     expected = set(expected)
@@ -155,6 +156,8 @@ def discover(
             if entry.is_dir() or entry.name.endswith(layout.SUFFIX):
                 findings.append((str(path), "extra: not a level_01..level_09 folder of test_wf"))
             continue
+        if level not in wanted_levels:
+            continue  # a level not asked for (e.g. --levels 9 on a complete folder)
         for item in sorted(os.scandir(path), key=lambda e: e.name):
             if item.name.startswith("."):
                 continue
@@ -162,8 +165,7 @@ def discover(
             if index is None:
                 findings.append((item.path, "extra: not a test image name (NNN.tif)"))
             elif (level, index) not in expected:
-                reason = "no such test pair" if level in wanted_levels else "level not evaluated"
-                findings.append((item.path, f"extra: {reason}"))
+                findings.append((item.path, "extra: no such test pair"))
             else:
                 found[(level, index)] = Path(item.path)
     for level, index in sorted(expected - set(found)):
