@@ -135,3 +135,38 @@ def test_packed_test_split_missing_gt_names_the_path(tmp_path):
     pack(tmp_path / "d", splits=["test"], level=1)  # test_gt repacked without 003
     with pytest.raises(DataError, match=r"test_gt[/\\]003.tif: file not found"):
         BioSR(tmp_path / "d", "test", level=1)
+
+
+def test_each_source_file_is_statted_once_per_check(small, monkeypatch):
+    import biosr.pack as pk
+
+    root, _ = small
+    statted = []
+    real = pk._stats
+
+    def counting(paths):
+        statted.extend(paths)
+        return real(paths)
+
+    monkeypatch.setattr(pk, "_stats", counting)
+    n = COUNTS["training"]
+    BioSR(root, "training", cache="packed")  # missing: each group packed, statted before + after
+    assert len(statted) == 2 * 2 * n
+    statted.clear()
+    BioSR(root, "training")  # fresh: one check per group
+    assert len(statted) == 2 * n
+
+
+def test_status_honours_level_and_rejects_unknown_splits(small, capsys):
+    root, _ = small
+    pack(root, splits=["test"], level=2)
+    assert status(root, ["test"], level=[2, 3]) == {
+        "test_wf_level_02": "fresh",
+        "test_wf_level_03": "missing",
+        "test_gt": "fresh",
+    }
+    with pytest.raises(DataError, match="valid splits"):
+        status(root, ["train"])
+    assert main(["pack", str(root), "--status", "--split", "test", "--level", "2"]) == 0
+    out = capsys.readouterr().out.split()
+    assert out == ["test_wf_level_02", "fresh", "test_gt", "fresh"]

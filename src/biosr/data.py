@@ -124,14 +124,17 @@ def _build_index(
     wf_groups = _pack.groups(split, lev_arg)
     gt_group = wf_groups.pop()
     if cache != "files":
-        indexes = [_pack.fresh_index(dataset, g) for g in [*wf_groups, gt_group]]
+        states = [_pack.fresh_index(dataset, g) for g in [*wf_groups, gt_group]]
+        indexes = [index if state == "fresh" else None for state, index in states]
         if cache == "packed" and any(i is None for i in indexes):
             if not layout.pairs(dataset, split, lev_arg):
                 raise _missing(dataset, split)
-            for group, idx in zip([*wf_groups, gt_group], indexes, strict=True):
-                if idx is None:
-                    _pack.pack_group(dataset, group, progress=progress)
-            indexes = [_pack.fresh_index(dataset, g) for g in [*wf_groups, gt_group]]
+            indexes = [
+                _pack.pack_group(dataset, group, force=True, progress=progress).index
+                if idx is None
+                else idx
+                for group, idx in zip([*wf_groups, gt_group], indexes, strict=True)
+            ]
         if all(i is not None for i in indexes):
             return _packed_index(dataset, split, wf_groups, gt_group, indexes)
     pairs = layout.pairs(dataset, split, lev_arg)

@@ -83,12 +83,15 @@ class Packed(NamedTuple):
         ``(N, H, W)``.
     rebuilt : bool
         True if it was (re)written now, False if it was already fresh.
+    index : dict
+        The group's index (as in its JSON file).
     """
 
     group: str
     array: Path
     shape: tuple[int, ...]
     rebuilt: bool
+    index: dict[str, Any]
 
 
 def groups(split: str, level: int | list[int] | None = None) -> list[Group]:
@@ -158,45 +161,47 @@ def read_index(dataset: str | os.PathLike[str], group: Group) -> dict[str, Any] 
     return index if isinstance(index, dict) and index.get("format") == FORMAT else None
 
 
-def fresh_index(dataset: str | os.PathLike[str], group: Group) -> dict[str, Any] | None:
-    """The index of a group if its pack is fresh (sources unchanged, array intact), else None."""
+def fresh_index(dataset: str | os.PathLike[str], group: Group) -> tuple[str, dict[str, Any] | None]:
+    """State of a group's pack and its index: ``("fresh", index)`` when the sources are
+    unchanged and the array intact, ``("stale", index)`` otherwise, ``("missing", None)``
+    when there is no (readable) index."""
     dataset = Path(dataset)
     index = read_index(dataset, group)
     if index is None:
-        return None
+        return "missing", None
     indices, paths = source_files(dataset, group)
     if indices != index["indices"]:
-        return None
+        return "stale", index
     try:
         if _stats(paths) != index["stats"]:
-            return None
+            return "stale", index
     except DataError:
-        return None
+        return "stale", index
     array = pack_dir(dataset) / index["array"]
     try:
         mm = np.load(array, mmap_mode="r")
     except (OSError, ValueError):
-        return None
+        return "stale", index
     if list(mm.shape) != index["shape"] or str(mm.dtype) != index["dtype"]:
-        return None
-    return index
+        return "stale", index
+    return "fresh", index
 
 
-def status(root: str | os.PathLike[str], splits: list[str] | None = None) -> dict[str, str]:
+def status(
+    root: str | os.PathLike[str],
+    splits: list[str] | None = None,
+    level: int | list[int] | None = None,
+) -> dict[str, str]:
     """State of every group of a dataset's cache: ``"fresh"``, ``"stale"`` or ``"missing"``.
 
-    Splits with no images on disk are left out unless named in `splits`.
+    Splits with no images on disk are left out unless named in `splits`;
+    `level` restricts the test groups as in :func:`pack`.
     """
     dataset = _dataset(root)
     out = {}
     for split in splits or _splits_on_disk(dataset):
-        for group in groups(split):
-            if fresh_index(dataset, group) is not None:
-                out[group.name] = "fresh"
-            elif read_index(dataset, group) is not None:
-                out[group.name] = "stale"
-            else:
-                out[group.name] = "missing"
+        for group in _groups(dataset, split, level):
+            out[group.name] = fresh_index(dataset, group)[0]
     return out
 
 
@@ -244,13 +249,16 @@ def pack(
             )
     out = []
     for split in splits:
-        try:
-            todo = groups(split, level if split == "test" else None)
-        except ValueError as exc:
-            raise DataError(f"{dataset}: {exc}") from None
-        for group in todo:
+        for group in _groups(dataset, split, level):
             out.append(pack_group(dataset, group, force=force, progress=progress))
     return out
+
+
+def _groups(dataset: Path, split: str, level: int | list[int] | None) -> list[Group]:
+    try:
+        return groups(split, level if split == "test" else None)
+    except ValueError as exc:
+        raise DataError(f"{dataset}: {exc}") from None
 
 
 def pack_group(
@@ -260,9 +268,9 @@ def pack_group(
     dataset = Path(dataset)
     folder = pack_dir(dataset)
     if not force:
-        index = fresh_index(dataset, group)
-        if index is not None:
-            return Packed(group.name, folder / index["array"], tuple(index["shape"]), False)
+        state, index = fresh_index(dataset, group)
+        if state == "fresh" and index is not None:
+            return Packed(group.name, folder / index["array"], tuple(index["shape"]), False, index)
     indices, paths = source_files(dataset, group)
     if not indices:
         raise DataError(
@@ -279,7 +287,7 @@ def pack_group(
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=layout.DTYPE, shape=shape)
         rows = bar(enumerate(paths), enabled=progress, total=len(paths), desc=group.name)
         for row, path in rows:
-            mm[row] = read_tiff(path, shape=first.shape, dtype="float32")
+            mm[row] = first if row == 0 else read_tiff(path, shape=first.shape, dtype="float32")
         mm.flush()
         del mm
     if _stats(paths) != stats:
@@ -301,7 +309,7 @@ def pack_group(
         if old.name != array.name:
             with contextlib.suppress(FileNotFoundError):
                 old.unlink()
-    return Packed(group.name, array, shape, True)
+    return Packed(group.name, array, shape, True, index)
 
 
 def open_group(dataset: str | os.PathLike[str], index: dict[str, Any]) -> np.memmap:
