@@ -170,6 +170,20 @@ def test_cli_simulate_patches_preview_and_errors(tmp_path, capsys):
     assert code == 1 and "cells must be" in capsys.readouterr().err
 
 
+def test_bad_arguments_raise_biosr_error(tmp_path):
+    """Bad arguments are a BiosrError naming the folder (the CLI no longer turns every
+    ValueError, bugs included, into a one-line message)."""
+    with pytest.raises(BiosrError, match=r"Microtubules: cells must be 1\.\.999"):
+        simulate_release(tmp_path, cells=0)
+    with pytest.raises(BiosrError, match="size must be an even number"):
+        simulate_release(tmp_path, cells=1, size=15)
+    with pytest.raises(BiosrError, match="Microtubules: unknown preset 'huge'"):
+        simulate_patches(tmp_path, preset="huge")
+    with pytest.raises(BiosrError, match="gt_scale must be 1 or 2"):
+        simulate_patches(tmp_path, gt_scale=3)
+    assert not any(tmp_path.iterdir())
+
+
 def test_cli_simulate_raw_with_preview(tmp_path):
     pytest.importorskip("matplotlib")
     argv = ["simulate", "--out", str(tmp_path), "--format", "raw", "--cells", "1", "--size", "32"]

@@ -30,6 +30,7 @@ import numpy as np
 
 from biosr import layout, produce
 from biosr._progress import bar
+from biosr.errors import BiosrError
 from biosr.io.tiff import write_tiff
 from biosr.manifest import card_base, file_row, write_card, write_manifest
 from biosr.simulate import camera, output
@@ -240,14 +241,17 @@ def simulate_patches(
     Raises
     ------
     BiosrError
-        If the dataset folder is not empty and `overwrite` is False.
+        On an unknown preset or a `gt_scale` other than 1 or 2, or if the
+        dataset folder is not empty and `overwrite` is False.
     """
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
-    if gt_scale not in (1, 2):
-        raise ValueError(f"gt_scale must be 1 or 2, got {gt_scale}")
-    spec = PRESETS[preset]
     dataset = layout.dataset_dir(root, must_exist=False)
+    if preset not in PRESETS:
+        raise BiosrError(
+            f"{dataset}: unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}"
+        )
+    if gt_scale not in (1, 2):
+        raise BiosrError(f"{dataset}: gt_scale must be 1 or 2, got {gt_scale}")
+    spec = PRESETS[preset]
     produce.prepare_dataset(dataset, overwrite=overwrite)
     for split in layout.SPLITS:
         for level in layout.split_levels(split):

@@ -19,6 +19,7 @@ import numpy as np
 
 from biosr import layout, produce
 from biosr._progress import bar
+from biosr.errors import BiosrError
 from biosr.io.mrc import write_mrc
 from biosr.manifest import card_base, write_card
 from biosr.simulate import camera, output
@@ -99,13 +100,14 @@ def simulate_release(
     Raises
     ------
     BiosrError
-        If the output folder is not empty and `overwrite` is False.
+        On `cells` outside 1..999, a `size` odd or below 16, or if the output
+        folder is not empty and `overwrite` is False.
     """
-    if cells < 1 or cells > 999:
-        raise ValueError(f"cells must be 1..999, got {cells}")
-    if size < 16 or size % 2:
-        raise ValueError(f"size must be an even number of pixels >= 16, got {size}")
     folder = Path(out) / layout.STRUCTURE
+    if cells < 1 or cells > 999:
+        raise BiosrError(f"{folder}: cells must be 1..999, got {cells}")
+    if size < 16 or size % 2:
+        raise BiosrError(f"{folder}: size must be an even number of pixels >= 16, got {size}")
     owned = [p.name for p in folder.glob("Cell_*") if layout.parse_cell_dir(p.name)]
     owned.append(layout.CARD_FILE)
     produce.prepare_folder(folder, owned, overwrite=overwrite)
