@@ -297,3 +297,17 @@ def test_datamodule_rejects_a_crop_below_1_or_larger_than_the_patches(packed, ca
     dm = BioSRDataModule(packed, crop=8, cache=cache, pin_memory=False)
     dm.setup("fit")
     assert len(dm.train_set) == COUNTS["training"]
+
+
+def test_load_arrays_does_not_import_torch(packed):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, biosr.data as d\n"
+        f"wf, gt = d.load_arrays({str(packed)!r}, 'validate')\n"
+        "assert wf.shape == (2, 8, 8) and gt.shape == (2, 8, 8)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

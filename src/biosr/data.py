@@ -1,4 +1,4 @@
-"""Load the dataset for deep learning: a PyTorch ``Dataset`` and plain NumPy arrays.
+"""Load the dataset for deep learning: a PyTorch map-style dataset and plain NumPy arrays.
 
 :class:`BioSR` is a map-style dataset in torchvision's manner. It reads the
 packed cache (:mod:`biosr.pack`) when one is fresh, else the TIFF files, and
@@ -25,11 +25,6 @@ from biosr._progress import bar
 from biosr.errors import BiosrError, DataError
 from biosr.io.tiff import read_tiff
 from biosr.transforms import Compose, Dihedral, Transform, check_normalize, normalize
-
-try:  # a torch Dataset when torch is installed; load_arrays works without it
-    from torch.utils.data import Dataset as _Base
-except ImportError:  # pragma: no cover - exercised only without torch
-    _Base = object  # type: ignore[assignment,misc]
 
 #: Values of the ``cache`` argument.
 CACHE_MODES: tuple[str, ...] = ("auto", "packed", "files")
@@ -341,8 +336,12 @@ def _split_transforms(
     return None, ts
 
 
-class BioSR(_Base):
-    """The BioSR Microtubules dataset as a map-style ``torch.utils.data.Dataset``.
+class BioSR:
+    """The BioSR Microtubules dataset as a map-style dataset for ``torch.utils.data``.
+
+    It has what :class:`~torch.utils.data.DataLoader` (and Lightning) use of a
+    map-style ``Dataset``, ``__len__``, ``__getitem__`` and ``__getitems__``,
+    without subclassing it, so that importing this module does not import torch.
 
     Parameters
     ----------
