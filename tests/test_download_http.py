@@ -215,6 +215,34 @@ def test_tar_with_symlink_is_refused(tmp_path: Path) -> None:
         extract(archive, tmp_path / "out")
 
 
+def _mirror_tar_gz(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    make_dataset(src, {"training": 2, "validate": 1, "test": 1})
+    archive = tmp_path / "mirror.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(src / "BioSR", arcname="BioSR")
+    return archive
+
+
+def test_truncated_tar_gz_is_one_line_data_error(tmp_path: Path) -> None:
+    archive = _mirror_tar_gz(tmp_path)
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])  # cut off halfway
+    with pytest.raises(DataError, match="corrupt or truncated archive") as info:
+        download(tmp_path / "root", source=str(archive))
+    assert str(info.value).startswith(f"{archive}: ") and "\n" not in str(info.value)
+
+
+def test_corrupt_zip_is_one_line_data_error(tmp_path: Path) -> None:
+    data = bytearray(zip_dataset(tmp_path))
+    central = data.rindex(b"PK\x01\x02")  # the last central-directory entry
+    data[central : central + 4] = b"XXXX"
+    archive = tmp_path / "broken.zip"
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="corrupt or truncated archive") as info:
+        download(tmp_path / "root", source=str(archive))
+    assert str(info.value).startswith(f"{archive}: ") and "\n" not in str(info.value)
+
+
 def test_download_url_of_zip_extracts_verifies_and_cleans_up(tmp_path: Path) -> None:
     payload = zip_dataset(tmp_path)
     root = tmp_path / "root"

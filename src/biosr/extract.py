@@ -16,11 +16,14 @@ skips members already extracted by an interrupted earlier run. So:
 
 from __future__ import annotations
 
+import gzip
+import lzma
 import os
 import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -40,19 +43,38 @@ class Member(NamedTuple):
     handle: object  # ZipInfo or TarInfo, for :func:`_open`
 
 
+#: What zipfile, tarfile and their decompressors raise on a corrupt or truncated archive.
+CORRUPT = (
+    tarfile.TarError, EOFError, zlib.error, zipfile.BadZipFile, lzma.LZMAError, gzip.BadGzipFile,
+)  # fmt: skip
+#: While listing, also an OSError (bz2 reports bad data as one); not while writing files.
+_CORRUPT_LISTING = (*CORRUPT, OSError)
+
+
 def archive_kind(path: str | os.PathLike[str]) -> str:
     """``"zip"`` or ``"tar"`` (any compression tarfile reads), from the file's content.
 
     Raises
     ------
     DataError
-        If the file is neither.
+        If the file is neither, or is corrupt or truncated.
     """
-    if zipfile.is_zipfile(path):
-        return "zip"
-    if tarfile.is_tarfile(path):
-        return "tar"
+    try:
+        if zipfile.is_zipfile(path):
+            return "zip"
+        if tarfile.is_tarfile(path):
+            return "tar"
+    except _CORRUPT_LISTING as exc:
+        raise _corrupt(path, exc) from None
     raise DataError(f"{path}: not a zip or tar archive")
+
+
+def _corrupt(archive: str | os.PathLike[str], exc: BaseException) -> DataError:
+    return DataError(f"{archive}: corrupt or truncated archive ({_describe(exc)})")
+
+
+def _describe(exc: BaseException) -> str:
+    return " ".join((str(exc) or type(exc).__name__).split())
 
 
 def safe_name(name: str, archive: str | os.PathLike[str] = "") -> PurePosixPath:
@@ -77,6 +99,13 @@ def safe_name(name: str, archive: str | os.PathLike[str] = "") -> PurePosixPath:
 def members(archive: str | os.PathLike[str]) -> list[Member]:
     """Every entry of `archive`, names checked; links, devices and unsafe names refused."""
     kind = archive_kind(archive)
+    try:
+        return _list(archive, kind)
+    except _CORRUPT_LISTING as exc:
+        raise _corrupt(archive, exc) from None
+
+
+def _list(archive: str | os.PathLike[str], kind: str) -> list[Member]:
     out: list[Member] = []
     if kind == "zip":
         with zipfile.ZipFile(archive) as zf:
@@ -170,7 +199,9 @@ def extract(
             try:
                 with open_member(m) as src, atomic_path(dest) as tmp, open(tmp, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
-            except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-                raise DataError(f"{archive}: member {m.name} is corrupt ({exc})") from None
+            except CORRUPT as exc:
+                raise DataError(
+                    f"{archive}: member {m.name} is corrupt ({_describe(exc)})"
+                ) from None
             done.append(dest)
     return done
