@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +192,13 @@ def test_cli_simulate_raw_with_preview(tmp_path):
     assert main([*argv, "--workers", "1", "--preview"]) == 0
     assert (tmp_path / "Microtubules" / "Cell_001" / layout.SIM_GT_FILE).is_file()
     assert (tmp_path / "simulate_preview.png").stat().st_size > 1000
+
+
+def test_presets_import_without_the_simulator():
+    """`biosr --help` lists the presets: that must not load scipy or mrcfile."""
+    code = (
+        "import sys, biosr.simulate, biosr.simulate.presets as p; "
+        "assert 'tiny' in p.PRESETS; "
+        "assert not {'scipy', 'mrcfile', 'biosr.simulate.patches'} & set(sys.modules), sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

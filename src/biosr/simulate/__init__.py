@@ -27,7 +27,26 @@ Step by step::
 
 from __future__ import annotations
 
-from biosr.simulate.patches import PRESETS, simulate_patches
-from biosr.simulate.release import simulate_release
+from typing import Any
 
 __all__ = ["PRESETS", "simulate_patches", "simulate_release"]
+
+#: Where each public name lives; imported on first use, so that importing
+#: ``biosr.simulate`` (or its light :mod:`~biosr.simulate.presets`) stays cheap.
+_LAZY = {
+    "PRESETS": "biosr.simulate.presets",
+    "simulate_patches": "biosr.simulate.patches",
+    "simulate_release": "biosr.simulate.release",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

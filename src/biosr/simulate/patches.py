@@ -36,49 +36,7 @@ from biosr.manifest import card_base, file_row, write_card, write_manifest
 from biosr.simulate import camera, output
 from biosr.simulate.field import CROPS, NOISE, cell_seeds, simulate_field
 from biosr.simulate.imaging import bin2
-
-
-class Preset(NamedTuple):
-    """Size of a simulated dataset.
-
-    Attributes
-    ----------
-    field : int
-        Side in WF pixels of each simulated cell's field.
-    cells : dict
-        Cells per split.
-    crops : dict
-        Training/validate: crops per (cell, level, flip); test: crops per cell.
-    """
-
-    field: int
-    cells: dict[str, int]
-    crops: dict[str, int]
-
-    def counts(self) -> dict[str, int]:
-        """Pairs per split (test: per level)."""
-        n = len(layout.LEVELS) * layout.FLIPS
-        return {
-            "training": self.cells["training"] * n * self.crops["training"],
-            "validate": self.cells["validate"] * n * self.crops["validate"],
-            "test": self.cells["test"] * self.crops["test"],
-        }
-
-
-#: Presets: ``tiny`` (seconds, tests), ``small`` (under a minute), ``published`` (exact counts).
-PRESETS: dict[str, Preset] = {
-    "tiny": Preset(
-        160, {"training": 1, "validate": 1, "test": 1}, {"training": 1, "validate": 1, "test": 2}
-    ),
-    "small": Preset(
-        256, {"training": 4, "validate": 1, "test": 3}, {"training": 8, "validate": 4, "test": 10}
-    ),
-    "published": Preset(
-        layout.RELEASE_RAW_SIZE,
-        {s: len(c) for s, c in layout.PUBLISHED_CELLS.items()},
-        dict(layout.PUBLISHED_CROPS),
-    ),
-}
+from biosr.simulate.presets import PRESETS, Preset
 
 _SPLIT_KEY = {split: i + 1 for i, split in enumerate(layout.SPLITS)}
 _FLIP_NAMES = ("none", "ud", "lr", "both")
