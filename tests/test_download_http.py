@@ -224,6 +224,23 @@ def _mirror_tar_gz(tmp_path: Path) -> Path:
     return archive
 
 
+def test_archive_is_listed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import biosr.extract
+
+    archive = _mirror_tar_gz(tmp_path)
+    calls = {"members": 0, "archive_kind": 0}
+    for name in calls:
+        real = getattr(biosr.extract, name)
+
+        def spy(*args: object, _real=real, _name=name, **kw: object) -> object:
+            calls[_name] += 1
+            return _real(*args, **kw)
+
+        monkeypatch.setattr(biosr.extract, name, spy)
+    download(tmp_path / "root", source=str(archive), splits=["test"])
+    assert calls == {"members": 1, "archive_kind": 1}  # not relisted by extract nor its opener
+
+
 def test_truncated_tar_gz_is_one_line_data_error(tmp_path: Path) -> None:
     archive = _mirror_tar_gz(tmp_path)
     archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])  # cut off halfway

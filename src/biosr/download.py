@@ -285,8 +285,9 @@ def _from_archive(
         if known_hash is not None:
             fetch_http.check_hash(archive, known_hash, source=str(archive))
         downloaded = False
-    rename = _dataset_rename(members(archive), splits, archive)
-    extract(archive, root, rename=rename, progress=http["progress"])
+    entries = members(archive)  # listed once: a compressed tar is read whole to list it
+    rename = _dataset_rename(entries, splits, archive)
+    extract(archive, root, rename=rename, progress=http["progress"], entries=entries)
     path = layout.dataset_dir(root, must_exist=False)
     report = _verify(path, splits, deep, http["progress"])
     if downloaded and not keep_archive and report.ok:

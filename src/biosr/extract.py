@@ -24,7 +24,7 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, NamedTuple
@@ -126,8 +126,8 @@ def _list(archive: str | os.PathLike[str], kind: str) -> list[Member]:
 
 
 @contextmanager
-def _opener(archive: Path) -> Iterator[Callable[[Member], IO[bytes]]]:
-    if archive_kind(archive) == "zip":
+def _opener(archive: Path, kind: str) -> Iterator[Callable[[Member], IO[bytes]]]:
+    if kind == "zip":
         with zipfile.ZipFile(archive) as zf:
             yield lambda m: zf.open(m.handle)  # type: ignore[arg-type]
     else:
@@ -148,6 +148,7 @@ def extract(
     *,
     rename: Callable[[PurePosixPath], PurePosixPath | None] | None = None,
     progress: bool = False,
+    entries: Sequence[Member] | None = None,
 ) -> list[Path]:
     """Extract `archive` into `target`, refusing members that would land outside it.
 
@@ -163,6 +164,9 @@ def extract(
         folder). Default: every member at its own name.
     progress : bool, optional
         Show a progress bar over the members.
+    entries : sequence of Member, optional
+        What :func:`members` returned for `archive`, when the caller has
+        listed it already (listing a compressed tar reads all of it).
 
     Returns
     -------
@@ -177,7 +181,8 @@ def extract(
         corrupt member (CRC error).
     """
     archive, target = Path(archive), Path(target)
-    entries = members(archive)
+    if entries is None:
+        entries = members(archive)
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()
     plan: list[tuple[Member, Path]] = []
@@ -190,7 +195,10 @@ def extract(
             raise DataError(f"{archive}: member {m.name} would land outside {target}; refused")
         plan.append((m, dest))
     done: list[Path] = []
-    with _opener(archive) as open_member:
+    if not plan:
+        return done
+    kind = "zip" if isinstance(plan[0][0].handle, zipfile.ZipInfo) else "tar"
+    with _opener(archive, kind) as open_member:
         for m, dest in bar(plan, enabled=progress, total=len(plan), desc="extract", unit="file"):
             if dest.is_file() and dest.stat().st_size == m.size:
                 done.append(dest)
