@@ -13,7 +13,14 @@ from biosr import layout
 from biosr.errors import BiosrError, DataError
 from biosr.io.tiff import read_pixel_size_nm, read_tiff, write_tiff
 from biosr.models import build_model
-from biosr.predict import _ramp, load_model, normalize_image, predict, predict_image
+from biosr.predict import (
+    _ramp,
+    load_model,
+    normalize_image,
+    plan_inputs,
+    predict,
+    predict_image,
+)
 from biosr.train import SRModule
 from conftest import make_dataset
 
@@ -141,5 +148,27 @@ def test_bad_inputs_are_clear_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no input images found"):
         predict(_checkpoint(tmp_path), tmp_path / "empty", tmp_path / "o")
-    with pytest.raises(ValueError, match="must exceed twice the margin"):
+    # Bad tiling options are BiosrErrors (this asserted a bare ValueError, which the
+    # command line showed as a traceback).
+    with pytest.raises(BiosrError, match="must exceed twice the margin"):
         predict_image(build_model("unet"), np.zeros((8, 8), np.float32), overlap=8, margin=4)
+    # ... checked before the checkpoint is loaded (this one does not exist).
+    nope = tmp_path / "nope.ckpt"
+    with pytest.raises(BiosrError, match=r"overlap \(8\) must exceed twice the margin \(4\)"):
+        predict(nope, tmp_path / "empty", tmp_path / "o", overlap=8, margin=4)
+    with pytest.raises(BiosrError, match="batch size must be at least 1, got 0"):
+        predict(nope, tmp_path / "empty", tmp_path / "o", batch_size=0)
+    with pytest.raises(BiosrError, match=r"tile \(64\) must be larger than the overlap \(96\)"):
+        predict(nope, tmp_path / "empty", tmp_path / "o", tile=64)
+    with pytest.raises(BiosrError, match="margin must be at least 0"):
+        predict(nope, tmp_path / "empty", tmp_path / "o", margin=-1)
+
+
+def test_dataset_without_the_split_folder_is_an_error(tmp_path):
+    """A dataset root lacking SPLIT_wf is not mirrored as a plain folder (GT included)."""
+    make_dataset(tmp_path / "data", {"training": 1}, size=32)
+    with pytest.raises(DataError, match="dataset has no test_wf folder for split 'test'"):
+        plan_inputs(tmp_path / "data", split="test")
+    assert [rel.as_posix() for _, rel in plan_inputs(tmp_path / "data", split="training")] == [
+        layout.file_name("training", 1)
+    ]

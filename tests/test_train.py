@@ -205,6 +205,17 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         train(tmp_path, tmp_path / "run", resume=tmp_path / "nope.ckpt")
 
 
+@pytest.mark.parametrize("bad", ["x", "0", "-2"])
+def test_cli_bad_devices_is_a_usage_error(tmp_path, capsys, bad):
+    from biosr.cli import main
+
+    argv = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--devices", bad]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "--devices: expected a positive count or 'auto'" in capsys.readouterr().err
+
+
 def test_dfcan_trains_in_bf16_mixed_precision(learnable, tmp_path):
     opts = {"channels": 8, "groups": 1, "blocks": 1, "reduction": 4}
     result = train(

@@ -122,6 +122,18 @@ def _axis_plan(n: int, tile: int, stride: int, align: int) -> tuple[int, list[in
     return padded, starts, tile
 
 
+def check_tiling(tile: int, overlap: int, margin: int, batch_size: int) -> None:
+    """BiosrError unless ``tile > overlap > 2 * margin >= 0`` and ``batch_size >= 1``."""
+    if margin < 0:
+        raise BiosrError(f"margin must be at least 0, got {margin}")
+    if 2 * margin >= overlap:
+        raise BiosrError(f"overlap ({overlap}) must exceed twice the margin ({margin})")
+    if tile <= overlap:
+        raise BiosrError(f"tile ({tile}) must be larger than the overlap ({overlap})")
+    if batch_size < 1:
+        raise BiosrError(f"batch size must be at least 1, got {batch_size}")
+
+
 def predict_image(
     model,
     image: np.ndarray,
@@ -157,6 +169,11 @@ def predict_image(
     -------
     ndarray
         float32, ``scale`` times the input's shape.
+
+    Raises
+    ------
+    BiosrError
+        Tiling options that do not fit (:func:`check_tiling`).
     """
     import torch
 
@@ -165,11 +182,8 @@ def predict_image(
     align = int(getattr(net, "size_multiple", 1))
     if image.ndim != 2:
         raise ValueError(f"predict_image takes a 2-D image, got shape {image.shape}")
-    if 2 * margin >= overlap:
-        raise ValueError(f"overlap ({overlap}) must exceed twice the margin ({margin})")
     tile = math.ceil(tile / align) * align
-    if tile <= overlap:
-        raise ValueError(f"tile ({tile}) must be larger than the overlap ({overlap})")
+    check_tiling(tile, overlap, margin, batch_size)
     stride = max(align, (tile - overlap) // align * align)
     if device is None:
         device = next(net.parameters()).device
@@ -233,10 +247,11 @@ def plan_inputs(source: str | os.PathLike[str], *, split: str = "test") -> list[
         base = layout.dataset_dir(source)
     except FileNotFoundError:
         base = None
-    wf_root = None
     if base is not None:
-        wf_root = base / layout.split_dirs(split, 1 if split == "test" else None)[0].parts[0]
-    if wf_root is not None and wf_root.is_dir():
+        wf_root = base / layout.split_roots(split)[0]
+        if not wf_root.is_dir():
+            # Not a folder of TIFFs to mirror: that would predict every image, GT included.
+            raise DataError(f"{base}: dataset has no {wf_root.name} folder for split {split!r}")
         found = layout.pairs(base, split)
         items = [(p.wf, p.wf.relative_to(wf_root)) for p in found]
     else:
@@ -294,10 +309,18 @@ def predict(
     -------
     Path
         The output folder.
+
+    Raises
+    ------
+    BiosrError
+        Bad tiling options (checked before the checkpoint is loaded), a
+        missing checkpoint or input; DataError for a dataset without the
+        split's ``SPLIT_wf`` folder.
     """
     import torch
 
     layout.check_split(split)
+    check_tiling(tile, overlap, margin, batch_size)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     loaded = load_model(checkpoint, device=device)
