@@ -135,3 +135,13 @@ def test_gt_scale():
     assert gt_scale(np.zeros((1, 4, 4)), np.zeros((1, 8, 8))) == 2
     with pytest.raises(ValueError, match="multiple"):
         gt_scale(np.zeros((4, 4)), np.zeros((6, 6)))
+
+
+def test_dihedral_table_equals_rot90_then_mirror_with_leading_axes():
+    from biosr.transforms import DIHEDRAL_VIEWS
+
+    a = np.arange(2 * 3 * 4 * 4).reshape(2, 3, 4, 4)
+    for k, view in enumerate(DIHEDRAL_VIEWS):
+        ref = np.rot90(a, k % 4, axes=(-2, -1))
+        ref = ref[..., ::-1] if k >= 4 else ref
+        assert np.array_equal(view(a), ref) and np.array_equal(dihedral(a, k), ref)

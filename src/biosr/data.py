@@ -24,7 +24,14 @@ from biosr import pack as _pack
 from biosr._progress import bar
 from biosr.errors import BiosrError, DataError
 from biosr.io.tiff import read_tiff
-from biosr.transforms import Compose, Dihedral, Transform, check_normalize, normalize
+from biosr.transforms import (
+    DIHEDRAL_VIEWS,
+    Compose,
+    Dihedral,
+    Transform,
+    check_normalize,
+    normalize,
+)
 
 #: Values of the ``cache`` argument.
 CACHE_MODES: tuple[str, ...] = ("auto", "packed", "files")
@@ -97,13 +104,6 @@ def _missing(where: Path | str, split: str) -> DataError:
     )
 
 
-def _dataset_dir(root: str | os.PathLike[str]) -> Path:
-    try:
-        return layout.dataset_dir(root)
-    except FileNotFoundError as exc:
-        raise DataError(str(exc)) from None
-
-
 def _build_index(
     root: str | os.PathLike[str],
     split: str,
@@ -112,7 +112,7 @@ def _build_index(
     *,
     progress: bool = False,
 ) -> _Index:
-    dataset = _dataset_dir(root)
+    dataset = _pack.dataset_folder(root)
     lev_arg = None if levels == (None,) else list(levels)
     if split == "test" and levels == layout.LEVELS:  # all levels: those on disk
         lev_arg = [lv for lv in layout.LEVELS if layout.pairs(dataset, split, lv)] or None
@@ -289,7 +289,7 @@ class _Reader:
             if shp != shape or os.preadv(fd, [target], offset + row * nbytes) != nbytes:
                 raise DataError(f"{name}: packed array shorter or shaped otherwise than its index")
             if k:
-                np.copyto(out[j], _VIEWS[k](scratch))
+                np.copyto(out[j], DIHEDRAL_VIEWS[k](scratch))
         return out
 
 
@@ -297,19 +297,6 @@ def _vanished(filename: str) -> DataError:
     return DataError(
         f"{filename}: packed array vanished (repacked meanwhile?); create the dataset again"
     )
-
-
-#: The 8 symmetries of :func:`biosr.transforms.dihedral` as plain 2-D slicing (cheapest views).
-_VIEWS = (
-    lambda m: m,
-    lambda m: m.T[::-1],
-    lambda m: m[::-1, ::-1],
-    lambda m: m.T[:, ::-1],
-    lambda m: m[:, ::-1],
-    lambda m: m.T[::-1, ::-1],
-    lambda m: m[::-1],
-    lambda m: m.T,
-)
 
 
 def _place(out: np.ndarray, raw: np.ndarray, ks: np.ndarray | None) -> np.ndarray:
@@ -320,7 +307,7 @@ def _place(out: np.ndarray, raw: np.ndarray, ks: np.ndarray | None) -> np.ndarra
     if raw.shape[-1] != raw.shape[-2] and np.any(ks % 2 == 1):
         raise DataError(f"random symmetries need square images, got {raw.shape[-2:]}")
     for j, k in enumerate(ks.tolist()):
-        out[j] = _VIEWS[k](raw[j])
+        out[j] = DIHEDRAL_VIEWS[k](raw[j])
     return out
 
 

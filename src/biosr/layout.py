@@ -340,12 +340,13 @@ def pairs(
         if count is not None:
             indices: Iterable[int] = range(1, count + 1)
         else:
-            indices = _indices_on_disk(base / split_dirs(split, lev)[0], split)
+            indices = indices_on_disk(base / split_dirs(split, lev)[0], split)
         out.extend(pair(base, split, i, lev) for i in indices)
     return out
 
 
-def _indices_on_disk(folder: Path, split: str) -> list[int]:
+def indices_on_disk(folder: str | os.PathLike[str], split: str) -> list[int]:
+    """Sorted image numbers of the validly named files of `split` in `folder` ([] if none)."""
     try:
         names = [e.name for e in os.scandir(folder) if e.is_file()]
     except FileNotFoundError:

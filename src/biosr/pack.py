@@ -124,12 +124,7 @@ def source_files(dataset: Path, group: Group) -> tuple[list[int], list[Path]]:
     """
     if group.role == "gt" and group.split == "test":
         folder = dataset / group.folder
-        try:
-            names = [e.name for e in os.scandir(folder) if e.is_file()]
-        except FileNotFoundError:
-            names = []
-        found = (layout.parse_file_name("test", n) for n in names)
-        indices = sorted(i for i in found if i is not None)
+        indices = layout.indices_on_disk(folder, "test")
         return indices, [folder / layout.file_name("test", i) for i in indices]
     pairs = layout.pairs(dataset, group.split, group.level)
     return [p.index for p in pairs], [p.wf if group.role == "wf" else p.gt for p in pairs]
@@ -197,7 +192,7 @@ def status(
     Splits with no images on disk are left out unless named in `splits`;
     `level` restricts the test groups as in :func:`pack`.
     """
-    dataset = _dataset(root)
+    dataset = dataset_folder(root)
     out = {}
     for split in splits or _splits_on_disk(dataset):
         for group in _groups(dataset, split, level):
@@ -239,7 +234,7 @@ def pack(
         If the dataset is missing, a named split has no images, an image is
         unreadable, or images of a group differ in shape or dtype.
     """
-    dataset = _dataset(root)
+    dataset = dataset_folder(root)
     if splits is None:
         splits = _splits_on_disk(dataset)
         if not splits:
@@ -312,12 +307,14 @@ def pack_group(
     return Packed(group.name, array, shape, True, index)
 
 
-def open_group(dataset: str | os.PathLike[str], index: dict[str, Any]) -> np.memmap:
-    """Memory-map (read-only) the array an index names."""
-    return np.load(pack_dir(dataset) / index["array"], mmap_mode="r")
+def dataset_folder(root: str | os.PathLike[str]) -> Path:
+    """The ``Microtubules`` folder of `root` (see :func:`biosr.layout.dataset_dir`).
 
-
-def _dataset(root: str | os.PathLike[str]) -> Path:
+    Raises
+    ------
+    DataError
+        If there is none.
+    """
     try:
         return layout.dataset_dir(root)
     except FileNotFoundError as exc:

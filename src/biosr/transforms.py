@@ -9,7 +9,9 @@ generator seeded from its seed, the epoch and the indices it loads, so a
 result never depends on worker count or order.
 
 The eight symmetries of the square (the dihedral group D4) are written here by
-hand: they are one ``rot90`` and one ``flip`` of NumPy each, but pairing them
+hand, as one table of slicing views (:data:`DIHEDRAL_VIEWS`, which
+:mod:`biosr.data` also uses when it copies from disk): each is one ``rot90``
+and one ``flip`` of NumPy, but pairing them
 with per-sample random choices over a batch (grouped so that each group is one
 vectorised copy) is specific to this package. Normalisations are plain NumPy
 reductions.
@@ -29,6 +31,24 @@ NORMALIZE_MODES: tuple[str, ...] = ("stored", "minmax", "percentile")
 
 #: Default lower and upper percentiles of ``normalize="percentile"``.
 PERCENTILES: tuple[float, float] = (0.1, 99.9)
+
+
+def _swap(m: np.ndarray) -> np.ndarray:
+    return np.swapaxes(m, -1, -2)
+
+
+#: Symmetry ``k`` of :func:`dihedral` as a plain slicing view of the last two axes
+#: (``k % 4`` quarter turns counter-clockwise, then a left-right mirror if ``k >= 4``).
+DIHEDRAL_VIEWS: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
+    lambda m: m,
+    lambda m: _swap(m)[..., ::-1, :],
+    lambda m: m[..., ::-1, ::-1],
+    lambda m: _swap(m)[..., :, ::-1],
+    lambda m: m[..., :, ::-1],
+    lambda m: _swap(m)[..., ::-1, ::-1],
+    lambda m: m[..., ::-1, :],
+    _swap,
+)
 
 Transform = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
@@ -59,8 +79,7 @@ def dihedral(image: np.ndarray, k: int) -> np.ndarray:
     """
     if not 0 <= int(k) < N_DIHEDRAL:
         raise ValueError(f"dihedral index {k!r} out of range 0..{N_DIHEDRAL - 1}")
-    out = np.rot90(image, int(k) % 4, axes=(-2, -1))
-    return out[..., ::-1] if k >= 4 else out
+    return DIHEDRAL_VIEWS[int(k)](image)
 
 
 def dihedral_inverse(k: int) -> int:
