@@ -241,6 +241,40 @@ def test_archive_is_listed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert calls == {"members": 1, "archive_kind": 1}  # not relisted by extract nor its opener
 
 
+def _tar_of(archive: Path, files: dict[str, tuple[bytes, int]]) -> None:
+    with tarfile.open(archive, "w:gz") as tf:
+        for name, (data, mtime) in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), mtime
+            tf.addfile(info, io.BytesIO(data))
+
+
+def test_resume_replaces_a_same_size_file_of_a_newer_archive(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    name = "BioSR/Microtubules/test_gt/001.tif"
+    _tar_of(tmp_path / "old.tar.gz", {name: (b"old image", 1_600_000_000)})
+    extract(tmp_path / "old.tar.gz", target)
+    assert (target / name).stat().st_mtime == 1_600_000_000
+    before = (target / name).stat().st_mtime_ns
+    extract(tmp_path / "old.tar.gz", target)  # same archive again: left alone
+    assert (target / name).stat().st_mtime_ns == before
+    _tar_of(tmp_path / "new.tar.gz", {name: (b"new image", 1_700_000_000)})  # same size
+    extract(tmp_path / "new.tar.gz", target)
+    assert (target / name).read_bytes() == b"new image"
+
+
+def test_zip_member_time_is_kept_for_resume(tmp_path: Path) -> None:
+    archive = tmp_path / "a.zip"
+    name = "BioSR/Microtubules/test_gt/001.tif"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(zipfile.ZipInfo(name, date_time=(2021, 3, 4, 5, 6, 8)), b"old image")
+    extract(archive, tmp_path / "out")
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(zipfile.ZipInfo(name, date_time=(2022, 3, 4, 5, 6, 8)), b"new image")
+    extract(archive, tmp_path / "out")
+    assert (tmp_path / "out" / name).read_bytes() == b"new image"
+
+
 def test_truncated_tar_gz_is_one_line_data_error(tmp_path: Path) -> None:
     archive = _mirror_tar_gz(tmp_path)
     archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])  # cut off halfway

@@ -11,7 +11,10 @@ skips members already extracted by an interrupted earlier run. So:
   them (:class:`~biosr.errors.DataError`);
 - each file is copied to a temporary name and renamed
   (:func:`biosr.io.atomic.atomic_path`);
-- a file already present with the member's size is left alone (resume).
+- a file already present with the member's size and modification time
+  (which extraction copies from the member) is left alone (resume); one of
+  the same size but another time, such as an image of a newer mirror, is
+  replaced.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import shutil
 import stat
 import tarfile
+import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -35,12 +39,13 @@ from biosr.io.atomic import atomic_path
 
 
 class Member(NamedTuple):
-    """One archive entry: its checked relative name, kind and size."""
+    """One archive entry: its checked relative name, kind, size and modification time."""
 
     name: PurePosixPath
     is_dir: bool
     size: int
-    handle: object  # ZipInfo or TarInfo, for :func:`_open`
+    handle: object  # ZipInfo or TarInfo, for :func:`_opener`
+    mtime: float = 0.0  # seconds since the epoch, whole seconds
 
 
 #: What zipfile, tarfile and their decompressors raise on a corrupt or truncated archive.
@@ -114,14 +119,15 @@ def _list(archive: str | os.PathLike[str], kind: str) -> list[Member]:
                 mode = info.external_attr >> 16
                 if stat.S_ISLNK(mode):
                     raise DataError(f"{archive}: member {info.filename!r} is a link; refused")
-                out.append(Member(name, info.is_dir(), info.file_size, info))
+                mtime = time.mktime((*info.date_time, 0, 0, -1))  # zip stores local time
+                out.append(Member(name, info.is_dir(), info.file_size, info, int(mtime)))
     else:
         with tarfile.open(archive) as tf:
             for info in tf:
                 name = safe_name(info.name, archive)
                 if not (info.isfile() or info.isdir()):
                     raise DataError(f"{archive}: member {info.name!r} is a link or device; refused")
-                out.append(Member(name, info.isdir(), info.size, info))
+                out.append(Member(name, info.isdir(), info.size, info, int(info.mtime)))
     return out
 
 
@@ -140,6 +146,15 @@ def _opener(archive: Path, kind: str) -> Iterator[Callable[[Member], IO[bytes]]]
                 return fh
 
             yield open_member
+
+
+def _unchanged(dest: Path, m: Member) -> bool:
+    """True if `dest` is `m` as extracted earlier: same size and modification time."""
+    try:
+        st = dest.stat()
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == m.size and int(st.st_mtime) == int(m.mtime)
 
 
 def extract(
@@ -200,13 +215,14 @@ def extract(
     kind = "zip" if isinstance(plan[0][0].handle, zipfile.ZipInfo) else "tar"
     with _opener(archive, kind) as open_member:
         for m, dest in bar(plan, enabled=progress, total=len(plan), desc="extract", unit="file"):
-            if dest.is_file() and dest.stat().st_size == m.size:
+            if _unchanged(dest, m):
                 done.append(dest)
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
             try:
                 with open_member(m) as src, atomic_path(dest) as tmp, open(tmp, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
+                os.utime(dest, (m.mtime, m.mtime))  # what the next run compares
             except CORRUPT as exc:
                 raise DataError(
                     f"{archive}: member {m.name} is corrupt ({_describe(exc)})"
