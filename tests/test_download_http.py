@@ -153,6 +153,30 @@ def test_corrupted_bytes_fail_checksum_and_leave_nothing(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_partial_of_another_url_is_not_spliced(tmp_path: Path) -> None:
+    payload = b"new file " * 20_000
+    dest = tmp_path / "f.zip"
+    part_file(dest).write_bytes(b"other file's bytes" * 100)  # from another address
+    meta = part_file(dest).with_name(part_file(dest).name + ".json")
+    meta.write_text('{"url": "http://127.0.0.1:1/old.zip", "validator": "\\"v1\\"", "total": 1}')
+    with serve(payload) as srv:  # honours Range: splicing would corrupt the file
+        fetch_url(url_of(srv, "f.zip"), dest, **FAST)
+        assert "Range" not in srv.requests[0]
+    assert dest.read_bytes() == payload
+    assert not part_file(dest).exists() and not meta.exists()
+
+
+def test_local_checksum_mismatch_does_not_claim_a_deletion(tmp_path: Path) -> None:
+    archive = tmp_path / "mirror.zip"
+    archive.write_bytes(zip_dataset(tmp_path))
+    with pytest.raises(DataError, match="checksum mismatch") as info:
+        download(tmp_path / "root", source=str(archive), known_hash="sha256:" + "0" * 64)
+    assert "deleted" not in str(info.value) and archive.exists()
+    with serve(b"payload") as srv:  # a download is deleted, and the message says so
+        with pytest.raises(DataError, match="deleted for safety"):
+            fetch_url(url_of(srv, "x.zip"), tmp_path / "x.zip", known_hash="0" * 64, **FAST)
+
+
 def test_md5_known_hash_in_pooch_form(tmp_path: Path) -> None:
     payload = b"release" * 1000
     md5 = "md5:" + hashlib.md5(payload).hexdigest()

@@ -12,7 +12,8 @@ this module adds what pooch lacks:
 - after an interruption the next attempt (a retry, or the next run) asks for
   the rest with an HTTP ``Range`` request, guarded by ``If-Range`` with the
   validator (ETag or Last-Modified) the server gave first, so a file changed
-  on the server is fetched afresh instead of being spliced;
+  on the server is fetched afresh instead of being spliced; a partial file
+  recorded (in ``.NAME.part.json``) for another URL is discarded likewise;
 - transient failures (reset or dropped connections, time-outs, HTTP 5xx/429)
   are retried with exponential back-off;
 - an HTML page served instead of the data (a login wall, an error page sent
@@ -39,6 +40,7 @@ import pooch.hashes
 
 from biosr import __version__
 from biosr.errors import BiosrError, DataError
+from biosr.io.atomic import write_text
 
 #: Bytes read per chunk of the response.
 CHUNK = 1 << 20
@@ -73,8 +75,21 @@ def looks_like_html(head: bytes) -> bool:
     return bool(_HTML_START.match(head[:SNIFF]))
 
 
-def check_hash(path: str | os.PathLike[str], known_hash: str, *, source: str = "") -> None:
+def check_hash(
+    path: str | os.PathLike[str], known_hash: str, *, source: str = "", deleted: bool = False
+) -> None:
     """Compare a file's hash with `known_hash` (pooch's ``"alg:hex"`` form, default sha256).
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    known_hash : str
+        Expected hash.
+    source : str, optional
+        What the message names (default `path`).
+    deleted : bool, optional
+        The caller deletes the file on a mismatch (a download): say so.
 
     Raises
     ------
@@ -85,10 +100,14 @@ def check_hash(path: str | os.PathLike[str], known_hash: str, *, source: str = "
     expected = known_hash.split(":")[-1].lower()
     actual = pooch.hashes.file_hash(str(path), alg=alg)
     if actual != expected:
-        raise DataError(
-            f"{source or path}: checksum mismatch ({alg} {actual}, expected {expected}); "
+        advice = (
             "the download was deleted for safety; run again to fetch it afresh, or check "
             "that the expected hash is current"
+            if deleted
+            else "check that the file is complete and that the expected hash is current"
+        )
+        raise DataError(
+            f"{source or path}: checksum mismatch ({alg} {actual}, expected {expected}); {advice}"
         )
 
 
@@ -165,7 +184,7 @@ def fetch(
             time.sleep(backoff * 2**attempt)
     if known_hash is not None:
         try:
-            check_hash(part, known_hash, source=url)
+            check_hash(part, known_hash, source=url, deleted=True)
         except DataError:
             _discard(part)
             raise
@@ -186,6 +205,9 @@ def _attempt(url: str, part: Path, *, timeout: float, progress: bool) -> None:
     meta_path = part.with_name(part.name + ".json")
     start = part.stat().st_size if part.exists() else 0
     meta = _read_meta(meta_path) if start else {}
+    if start and meta.get("url") != url:  # a partial of another address: never splice it
+        _discard(part)
+        start, meta = 0, {}
     headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
     if start:
         headers["Range"] = f"bytes={start}-"
@@ -307,6 +329,4 @@ def _read_meta(path: Path) -> dict:
 
 
 def _write_meta(path: Path, meta: dict) -> None:
-    from biosr.io.atomic import write_text
-
     write_text(path, json.dumps(meta))
