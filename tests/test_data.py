@@ -311,3 +311,14 @@ def test_load_arrays_does_not_import_torch(packed):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_files_of_another_shape_are_named_by_path(tmp_path):
+    base = make_dataset(tmp_path / "d", {"training": 3}, size=8)
+    odd = layout.pair(base, "training", 2).gt
+    write_tiff(odd, np.zeros((8, 9), np.float32))
+    with pytest.raises(DataError, match=r"00000002.tif: wrong shape \(8, 9\), expected \(8, 8\)"):
+        load_arrays(tmp_path / "d", "training", cache="files")
+    ds = BioSR(tmp_path / "d", "training", cache="files")
+    with pytest.raises(DataError, match=r"training_gt.*00000002.tif: wrong shape"):
+        ds.__getitems__([0, 1])

@@ -21,9 +21,7 @@ import numpy as np
 
 from biosr import layout
 from biosr import pack as _pack
-from biosr._progress import bar
 from biosr.errors import BiosrError, DataError
-from biosr.io.tiff import read_tiff
 from biosr.transforms import (
     DIHEDRAL_VIEWS,
     Compose,
@@ -260,16 +258,9 @@ class _Reader:
         from there through the symmetry's view, one pass over the batch.
         """
         ix = self.index
-        if not ix.packed:
+        if not ix.packed:  # files: `out` and `ks` are for packed arrays only
             paths = ix.wf_paths if role == "wf" else ix.gt_paths
-            images = [read_tiff(paths[i]) for i in items]
-            for i, img in zip(items, images, strict=True):
-                if img.shape != images[0].shape:
-                    raise DataError(f"{paths[i]}: shape {img.shape} differs from the batch's")
-            if out is None:
-                return np.stack(images)
-            out[...] = images
-            return out
+            return _pack.read_images([paths[i] for i in items])
         files = self._open()
         if role == "wf":
             names = [ix.wf_arrays[g] for g in ix.wf_group[items]]
@@ -659,20 +650,13 @@ def load_arrays(
     """
     levels = _check_args(split, level, cache)
     index = _build_index(root, split, levels, cache, progress=progress)
-    reader = _Reader(index)
-    n = len(index.indices)
     if index.packed:
-        wf_maps, gt_map = reader.maps()
+        wf_maps, gt_map = _Reader(index).maps()
         wf = wf_maps[0] if len(wf_maps) == 1 else np.concatenate(wf_maps)
         rows = index.gt_rows
         contiguous = len(rows) == len(gt_map) and np.array_equal(rows, np.arange(len(gt_map)))
         gt = gt_map if contiguous else gt_map[rows]
         return wf, gt
-    wf_list, gt_list = [], []
-    for i in bar(range(n), enabled=progress, total=n, desc=f"reading {split}"):
-        wf_list.append(reader.read(np.array([i]), "wf")[0])
-        gt_list.append(reader.read(np.array([i]), "gt")[0])
-    try:
-        return np.stack(wf_list), np.stack(gt_list)
-    except ValueError:
-        raise DataError(f"{index.dataset}: images of the {split} split differ in shape") from None
+    wf = _pack.read_images(index.wf_paths, progress=progress, desc=f"reading {split} WF")
+    gt = _pack.read_images(index.gt_paths, progress=progress, desc=f"reading {split} GT")
+    return wf, gt

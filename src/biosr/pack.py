@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -256,6 +257,37 @@ def _groups(dataset: Path, split: str, level: int | list[int] | None) -> list[Gr
         raise DataError(f"{dataset}: {exc}") from None
 
 
+def read_images(
+    paths: Sequence[str | os.PathLike[str]],
+    alloc: Callable[[tuple[int, ...]], np.ndarray] | None = None,
+    *,
+    progress: bool = False,
+    desc: str | None = None,
+) -> np.ndarray:
+    """Read 2-D float32 images of one shape into one ``(N, H, W)`` array, each read once.
+
+    The first image fixes the shape; ``alloc(shape)`` returns the array filled
+    (default :func:`numpy.empty`), so no list of images is held besides it.
+
+    Raises
+    ------
+    DataError
+        ``"PATH: reason"`` for the first image that is missing, unreadable,
+        not float32 or of another shape than the first.
+    """
+    if not paths:
+        raise ValueError("no images to read")
+    first = read_tiff(paths[0], dtype=layout.DTYPE)
+    shape = (len(paths), *first.shape)
+    out = np.empty(shape, dtype=layout.DTYPE) if alloc is None else alloc(shape)
+    out[0] = first
+    rows = bar(enumerate(paths), enabled=progress, total=len(paths), desc=desc)
+    for row, path in rows:
+        if row:
+            out[row] = read_tiff(path, shape=first.shape, dtype=layout.DTYPE)
+    return out
+
+
 def pack_group(
     dataset: str | os.PathLike[str], group: Group, *, force: bool = False, progress: bool = False
 ) -> Packed:
@@ -273,16 +305,16 @@ def pack_group(
             "`biosr simulate` can make them"
         )
     stats = _stats(paths)
-    first = read_tiff(paths[0], dtype="float32")
-    shape = (len(paths), *first.shape)
     token = _token(indices, stats)
     array = folder / f"{group.name}.{token}.npy"
     folder.mkdir(exist_ok=True)
     with atomic_path(array) as tmp:
-        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=layout.DTYPE, shape=shape)
-        rows = bar(enumerate(paths), enabled=progress, total=len(paths), desc=group.name)
-        for row, path in rows:
-            mm[row] = first if row == 0 else read_tiff(path, shape=first.shape, dtype="float32")
+
+        def alloc(shape: tuple[int, ...]) -> np.ndarray:
+            return np.lib.format.open_memmap(tmp, mode="w+", dtype=layout.DTYPE, shape=shape)
+
+        mm = read_images(paths, alloc, progress=progress, desc=group.name)
+        shape = tuple(mm.shape)
         mm.flush()
         del mm
     if _stats(paths) != stats:
