@@ -146,6 +146,12 @@ def test_full_download_is_a_sparse_checkout_of_the_split_folders(tmp_path: Path,
     assert (path / layout.MANIFEST_FILE).is_file() and (path / layout.CARD_FILE).is_file()
 
 
+def test_known_hash_with_git_is_refused(tmp_path: Path, repo: str) -> None:
+    with pytest.raises(BiosrError, match="--hash does not apply to --source git"):
+        download(tmp_path / "r", splits=["test"], git_url=repo, known_hash="md5:" + "0" * 32)
+    assert not (tmp_path / "r").exists()
+
+
 def test_unreachable_repository_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     url = (tmp_path / "no-such-repo").as_uri()
     code = main(["download", str(tmp_path / "r"), "--split", "test", "--git-url", url])

@@ -47,10 +47,6 @@ GIT_URL_ENV = "BIOSR_GIT_URL"
 #: The MD5 of Microtubules.zip comes from a third-party audit, not from the
 #: authors; figshare's own MD5 (from its API) takes precedence when available.
 REGISTRY: dict[str, str] = {layout.RELEASE_ARCHIVE: "md5:df983755a1b45d512b000475e3072fc7"}
-#: Where each registry entry comes from.
-REGISTRY_SOURCE: dict[str, str] = {layout.RELEASE_ARCHIVE: "third-party audit (unconfirmed)"}
-
-SOURCES = ("git", "figshare")
 
 
 class Downloaded(NamedTuple):
@@ -155,7 +151,8 @@ def fetch(
     root, splits, source, progress
         As for :func:`download`.
     known_hash : str, optional
-        Expected hash of an archive (``"sha256:HEX"``, ``"md5:HEX"``).
+        Expected hash of an archive (``"sha256:HEX"``, ``"md5:HEX"``); not
+        for ``source="git"`` (BiosrError).
     git_url : str, optional
         Repository for ``source="git"``: default the environment variable
         ``BIOSR_GIT_URL`` if set (a mirror, a ``file://`` repository), else
@@ -177,6 +174,11 @@ def fetch(
     if source == "git":
         from biosr.fetch_git import check_not_lfs_pointer, sparse_fetch
 
+        if known_hash is not None:
+            raise BiosrError(
+                "--hash does not apply to --source git: it checks an archive; git checks each "
+                "file it transfers against the commit, and --deep checks the manifest's sha256"
+            )
         # always the split folders: cone mode brings the manifest and card beside them
         folders = [
             (layout.DATASET_DIR / d).as_posix() for s in wanted for d in layout.split_roots(s)
@@ -195,7 +197,7 @@ def fetch(
                 f"archive ({layout.RELEASE_ARCHIVE}) that `biosr build` cuts into splits"
             )
         url, checksum = resolve_figshare(known_hash)
-        path = fetch_file(url, root / layout.RELEASE_ARCHIVE, known_hash=checksum, **http)
+        path = fetch_http.fetch(url, root / layout.RELEASE_ARCHIVE, known_hash=checksum, **http)
         return Downloaded(path, "figshare", checksum or "", None)
     return _from_archive(root, source, wanted, known_hash, deep, keep_archive, http)
 
@@ -234,11 +236,6 @@ def resolve_figshare(known_hash: str | None = None) -> tuple[str, str | None]:
     return url, f"md5:{md5}" if md5 else REGISTRY.get(layout.RELEASE_ARCHIVE)
 
 
-def fetch_file(url: str, dest: Path, **options: Any) -> Path:
-    """:func:`biosr.fetch_http.fetch`, the one place this module downloads a file."""
-    return fetch_http.fetch(url, dest, **options)
-
-
 def _check_splits(splits: Sequence[str] | None) -> tuple[str, ...]:
     if splits is None:
         return layout.SPLITS
@@ -273,7 +270,7 @@ def _from_archive(
 
     if _is_url(source):
         name = PurePosixPath(urllib.parse.urlparse(source).path).name or "biosr_archive"
-        archive = fetch_file(source, root / name, known_hash=known_hash, **http)
+        archive = fetch_http.fetch(source, root / name, known_hash=known_hash, **http)
         downloaded = True
     else:
         archive = Path(source).expanduser()
