@@ -145,3 +145,22 @@ def test_mrc_float32_and_errors(tmp_path):
         read_mrc(tmp_path / "none.mrc")
     with pytest.raises(ValueError, match="uint16 or float32"):
         write_mrc(tmp_path / "x.mrc", np.zeros((2, 2), np.int64), voxel_size_nm=1)
+
+
+def test_read_pixel_size_nm_honours_the_resolution_unit(tmp_path):
+    """No resolution (tifffile's 1 px/unit, unit NONE) is None; cm and inch are converted."""
+    image = np.zeros((4, 4), np.float32)
+    tifffile.imwrite(tmp_path / "plain.tif", image)  # XResolution 1/1, ResolutionUnit NONE
+    assert read_pixel_size_nm(tmp_path / "plain.tif") is None
+    write_tiff(tmp_path / "ij.tif", image)  # ImageJ file without a unit
+    assert read_pixel_size_nm(tmp_path / "ij.tif") is None
+    tifffile.imwrite(tmp_path / "cm.tif", image, resolution=(1e5, 1e5), resolutionunit="CENTIMETER")
+    assert read_pixel_size_nm(tmp_path / "cm.tif") == pytest.approx(100.0)  # 1e5 px/cm
+    tifffile.imwrite(tmp_path / "in.tif", image, resolution=(254000, 254000), resolutionunit="INCH")
+    assert read_pixel_size_nm(tmp_path / "in.tif") == pytest.approx(100.0)  # 254000 px/inch
+    tifffile.imwrite(tmp_path / "none.tif", image, resolution=(10, 10), resolutionunit="NONE")
+    assert read_pixel_size_nm(tmp_path / "none.tif") is None
+    tifffile.imwrite(
+        tmp_path / "nm.tif", image, imagej=True, resolution=(0.02, 0.02), metadata={"unit": "nm"}
+    )
+    assert read_pixel_size_nm(tmp_path / "nm.tif") == pytest.approx(50.0)

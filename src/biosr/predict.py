@@ -32,8 +32,6 @@ from biosr.io.tiff import read_pixel_size_nm, read_tiff, write_tiff
 
 #: Image files predict reads from a folder.
 IMAGE_SUFFIXES = (".tif", ".tiff")
-#: What a TIFF without resolution tags reads as (1 pixel per unit): taken as unknown.
-_TIFF_DEFAULT_PIXEL_NM = 1000.0
 
 
 class LoadedModel(NamedTuple):
@@ -335,8 +333,6 @@ def predict(
             loaded, image, tile=tile, overlap=overlap, margin=margin, batch_size=batch_size
         )
         pixel = read_pixel_size_nm(src)
-        if pixel == _TIFF_DEFAULT_PIXEL_NM:
-            pixel = None
         target.parent.mkdir(parents=True, exist_ok=True)
         write_tiff(target, pred, pixel_size_nm=None if pixel is None else pixel / loaded.scale)
     return out

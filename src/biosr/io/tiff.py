@@ -140,13 +140,45 @@ def write_tiff(
     return path
 
 
+#: Nanometres per ResolutionUnit: inch, centimetre (TIFF), millimetre, micrometre (tifffile).
+_NM_PER_RESOLUTION_UNIT = {2: 2.54e7, 3: 1e7, 4: 1e6, 5: 1e3}
+#: Nanometres per ImageJ ``unit`` (used when ResolutionUnit is NONE, as ImageJ writes).
+_NM_PER_IMAGEJ_UNIT = {
+    "nm": 1.0,
+    "um": 1e3,
+    "\u00b5m": 1e3,
+    "\\u00b5m": 1e3,
+    "micron": 1e3,
+    "microns": 1e3,
+    "mm": 1e6,
+    "cm": 1e7,
+    "inch": 2.54e7,
+}
+
+
 def read_pixel_size_nm(path: str | os.PathLike[str]) -> float | None:
-    """Pixel size in nm stored in a TIFF's resolution tags, or None if absent."""
+    """Pixel size in nm stored in a TIFF's resolution tags, or None if absent or unitless.
+
+    The tags' ResolutionUnit (inch, centimetre; tifffile's millimetre and
+    micrometre) gives the unit; where it is NONE (as in ImageJ files), the
+    ImageJ metadata's ``unit`` does (``um``, ``nm``...). Without either, the
+    resolution has no physical meaning (tifffile writes 1 pixel per unit by
+    default), and the size is None.
+    """
     with tifffile.TiffFile(path) as tif:
-        tag = tif.pages[0].tags.get("XResolution")
+        tags = tif.pages[0].tags
+        tag = tags.get("XResolution")
         if tag is None:
             return None
         num, den = tag.value
         if num == 0:
             return None
-        return 1000.0 * den / num
+        unit_tag = tags.get("ResolutionUnit")
+        unit = int(unit_tag.value) if unit_tag is not None else 2  # TIFF default: inch
+        nm_per_unit = _NM_PER_RESOLUTION_UNIT.get(unit)
+        if nm_per_unit is None:
+            ij_unit = (tif.imagej_metadata or {}).get("unit") if tif.is_imagej else None
+            nm_per_unit = _NM_PER_IMAGEJ_UNIT.get(str(ij_unit).strip().lower())
+        if nm_per_unit is None:
+            return None
+        return nm_per_unit * den / num
