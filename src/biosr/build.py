@@ -23,7 +23,6 @@ import io
 import json
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -205,10 +204,7 @@ def build(
         return dataset
     work.mkdir(parents=True, exist_ok=True)
     write_text(work / _PLAN_FILE, json.dumps({"fingerprint": fingerprint}) + "\n")
-    for split in layout.SPLITS:
-        for level in layout.split_levels(split):
-            for folder in layout.split_dirs(split, level):
-                (dataset / folder).mkdir(parents=True, exist_ok=True)
+    produce.make_split_dirs(dataset)
 
     tasks = _plan(src, dataset, params, seed)
     rows: list[dict[str, Any]] = []
@@ -222,7 +218,11 @@ def build(
     total = counts(params)
     desc = f"build {total['training']}+{total['validate']}+{total['test']}x9 pairs, cells"
     for cell_rows in bar(
-        _run(todo, workers), enabled=progress, total=len(todo), desc=desc, unit="cell"
+        produce.run_jobs(build_cell, todo, workers=workers),
+        enabled=progress,
+        total=len(todo),
+        desc=desc,
+        unit="cell",
     ):
         rows.extend(cell_rows)
 
@@ -313,23 +313,6 @@ def _write_part(path: Path, rows: list[dict[str, Any]]) -> None:
     write_text(path, buf.getvalue())
 
 
-def _run(tasks: list[Task], workers: int):
-    """Yield each task's rows as it finishes (in-process when ``workers <= 1``)."""
-    if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield build_cell(task)
-        return
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-        futures = [pool.submit(build_cell, task) for task in tasks]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-
-
 def build_cell(task: Task) -> list[dict[str, Any]]:
     """Cut, write and record one cell's patches; return its manifest rows.
 
@@ -338,7 +321,7 @@ def build_cell(task: Task) -> list[dict[str, Any]]:
     """
     params, split, cell = task.params, task.split, task.cell
     work = task.dataset / layout.BUILD_DIR
-    rng = np.random.default_rng(np.random.SeedSequence(task.seed, spawn_key=(cell,)))
+    rng = np.random.default_rng(produce.cell_seed(task.seed, cell))
     patch = int(params["patch_size"])
     rows: list[dict[str, Any]] = []
     with cell_files(task.source, cell, work / "scratch") as files:
@@ -421,8 +404,7 @@ def _write_test_gt(task, gt, corners, names) -> list[dict[str, Any]]:
         gt_p = gt[2 * y : 2 * (y + patch), 2 * x : 2 * (x + patch)]
         write_tiff(pair.gt, _finish_gt(gt_p, task.params), pixel_size_nm=_gt_pixel_nm(task.params))
         prov = {"cell": task.cell, "crop_y": y, "crop_x": x, "angle": 0, "flip": "none"}
-        row = file_row(task.dataset, pair, "gt", **prov, source=names[GT_KEY])
-        rows.append({**row, "level": ""})  # one target serves every level
+        rows.append(file_row(task.dataset, pair, "gt", **prov, source=names[GT_KEY]))
     return rows
 
 

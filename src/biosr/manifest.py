@@ -49,13 +49,18 @@ def sha256(path: str | os.PathLike[str]) -> str:
 def file_row(
     dataset: str | os.PathLike[str], pair: layout.Pair, role: str, **provenance: Any
 ) -> dict[str, Any]:
-    """A manifest row for the `role` (``"wf"`` or ``"gt"``) file of `pair`, hashing it."""
+    """A manifest row for the `role` (``"wf"`` or ``"gt"``) file of `pair`, hashing it.
+
+    ``level`` is empty outside the test split and for a test target (one GT
+    serves every level of its index).
+    """
     path = pair.wf if role == "wf" else pair.gt
+    shared = pair.level is None or (role == "gt" and pair.split == "test")
     return {
         "path": Path(path).relative_to(dataset).as_posix(),
         "role": role,
         "split": pair.split,
-        "level": "" if pair.level is None else pair.level,
+        "level": "" if shared else pair.level,
         "index": pair.index,
         "sha256": sha256(path),
         **provenance,

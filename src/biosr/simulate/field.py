@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from biosr import produce
 from biosr.simulate import camera, imaging, specimen
 
 #: Children of a cell's SeedSequence, by purpose.
@@ -37,7 +38,7 @@ class Field(NamedTuple):
 
 def cell_seeds(seed: int, *key: int) -> list[np.random.SeedSequence]:
     """The four SeedSequences (specimen, pattern, noise, crops) of the cell at `key`."""
-    return np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key)).spawn(4)
+    return produce.cell_seed(seed, *key).spawn(4)
 
 
 def simulate_field(

@@ -1,27 +1,10 @@
-"""Shared by the simulator's writers: worker pools, the card's physics."""
+"""The simulator's card: every physical parameter of the simulation."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from biosr import layout
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def run_jobs(func: Callable[[T], R], jobs: list[T], *, workers: int | None) -> Iterator[R]:
-    """Yield ``func(job)`` for each job, in order, in a process pool (in-process for 1 worker)."""
-    workers = (os.cpu_count() or 1) if workers is None else int(workers)
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            yield func(job)
-        return
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        yield from pool.map(func, jobs)
 
 
 def physics() -> dict[str, Any]:

@@ -105,7 +105,7 @@ def _cell_job(job: _Job) -> list[dict[str, Any]]:
             extra = {**prov, "crop_y": y, "crop_x": x, "flip": "none"}
             pair = layout.pair(base, "test", index, layout.LEVELS[0])
             write_tiff(pair.gt, normalize(_gt_patch(gt, y, x, job.gt_scale)), pixel_size_nm=gt_nm)
-            rows.append({**file_row(base, pair, "gt", **extra), "level": ""})
+            rows.append(file_row(base, pair, "gt", **extra))
             for lv in layout.LEVELS:
                 pair = layout.pair(base, "test", index, lv)
                 rate = wf[y : y + side, x : x + side] * scales[lv]
@@ -148,7 +148,7 @@ def _jobs(dataset: Path, preset: Preset, seed: int, gt_scale: int) -> list[_Job]
                 )
             continue
         total = n_cells * per_cell * crops
-        key = np.random.SeedSequence(int(seed), spawn_key=(_SPLIT_KEY[split], 0))
+        key = produce.cell_seed(seed, _SPLIT_KEY[split], 0)
         order = np.random.default_rng(key).permutation(total) + 1
         for cell in range(1, n_cells + 1):
             chunk = order[(cell - 1) * per_cell * crops : cell * per_cell * crops]
@@ -211,13 +211,10 @@ def simulate_patches(
         raise BiosrError(f"{dataset}: gt_scale must be 1 or 2, got {gt_scale}")
     spec = PRESETS[preset]
     produce.prepare_dataset(dataset, overwrite=overwrite)
-    for split in layout.SPLITS:
-        for level in layout.split_levels(split):
-            for folder in layout.split_dirs(split, level):
-                (dataset / folder).mkdir(parents=True, exist_ok=True)
+    produce.make_split_dirs(dataset)
     jobs = _jobs(dataset, spec, seed, gt_scale)
     rows: list[dict[str, Any]] = []
-    results = output.run_jobs(_cell_job, jobs, workers=workers)
+    results = produce.run_jobs(_cell_job, jobs, workers=workers)
     for part in bar(results, enabled=progress, total=len(jobs), desc="simulate cells", unit="cell"):
         rows.extend(part)
     write_manifest(dataset, rows)

@@ -113,7 +113,7 @@ def simulate_release(
     produce.prepare_folder(folder, owned, overwrite=overwrite)
     jobs = [(str(folder), cell, size, seed) for cell in range(1, cells + 1)]
     for _ in bar(
-        output.run_jobs(_job, jobs, workers=workers),
+        produce.run_jobs(_job, jobs, workers=workers),
         enabled=progress,
         total=len(jobs),
         desc="simulate cells",
