@@ -86,14 +86,15 @@ class _Index(NamedTuple):
     gt_paths: tuple[str, ...]  # per item (files)
 
 
-def _check_args(split: str, level: Any, cache: str) -> tuple[int | None, ...]:
+def _check_args(split: str, level: Any, cache: str) -> list[int] | None:
+    """The levels to load as :func:`biosr.layout.pairs` takes them (None outside test)."""
     try:
         levels = layout.split_levels(layout.check_split(split), level)
     except (ValueError, TypeError) as exc:
         raise DataError(str(exc)) from None
     if cache not in CACHE_MODES:
         raise DataError(f"unknown cache {cache!r}; valid: {', '.join(CACHE_MODES)}")
-    return levels
+    return None if split != "test" else [lv for lv in levels if lv is not None]
 
 
 def _missing(where: Path | str, split: str) -> DataError:
@@ -105,14 +106,14 @@ def _missing(where: Path | str, split: str) -> DataError:
 def _build_index(
     root: str | os.PathLike[str],
     split: str,
-    levels: tuple[int | None, ...],
+    levels: list[int] | None,
     cache: str,
     *,
     progress: bool = False,
 ) -> _Index:
     dataset = _pack.dataset_folder(root)
-    lev_arg = None if levels == (None,) else list(levels)
-    if split == "test" and levels == layout.LEVELS:  # all levels: those on disk
+    lev_arg = levels
+    if split == "test" and levels == list(layout.LEVELS):  # all levels: those on disk
         lev_arg = [lv for lv in layout.LEVELS if layout.pairs(dataset, split, lv)] or None
     wf_groups = _pack.groups(split, lev_arg)
     gt_group = wf_groups.pop()
@@ -462,7 +463,7 @@ class BioSR:
         n = len(self)
         if items.size and (items.min() < -n or items.max() >= n):
             raise IndexError(f"index out of range for a dataset of {n} items")
-        items = items % n if n else items
+        items = items % n
         rng = None
         if self.transforms is not None:
             entropy = [self.seed, self.epoch, *items.tolist()]
@@ -495,7 +496,7 @@ class BioSR:
         return [TestSample(wf_t[j], gt_t[j], lv[j], ix[j]) for j in range(len(items))]
 
     def __repr__(self) -> str:
-        lv = "" if self.split != "test" else f", level={list(self.levels)}"
+        lv = "" if self.split != "test" else f", level={self.levels}"
         return (
             f"BioSR({str(self.dataset_dir)!r}, split={self.split!r}{lv}, items={len(self)}, "
             f"packed={self.packed}, normalize={self.normalize!r}, transforms={self.transforms!r})"
@@ -551,12 +552,12 @@ def _is_row_view(t: Any, base: Any, j: int) -> bool:
     )
 
 
-def _has_pairs(root: str | os.PathLike[str], split: str, levels: tuple[int | None, ...]) -> bool:
+def _has_pairs(root: str | os.PathLike[str], split: str, levels: list[int] | None) -> bool:
     try:
         base = layout.dataset_dir(root)
     except FileNotFoundError:
         return False
-    return bool(layout.pairs(base, split, None if levels == (None,) else list(levels)))
+    return bool(layout.pairs(base, split, levels))
 
 
 class EpochSampler:

@@ -143,7 +143,6 @@ class BioSRDataModule(L.LightningDataModule):
     ) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() with the matching stage first")
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -152,7 +151,6 @@ class BioSRDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             collate_fn=collate,
             pin_memory=self.pin_memory,
-            generator=generator,
             persistent_workers=False,
         )
 
