@@ -391,6 +391,28 @@ def test_figshare_uses_doi_resolution_and_registry(
     assert got.path.read_bytes() == payload and got.report is None
 
 
+def test_cli_figshare_prints_the_real_build_syntax(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    payload = b"PK\x03\x04 pretend release"
+
+    class Repo:
+        api_response = (
+            {"name": layout.RELEASE_ARCHIVE, "computed_md5": hashlib.md5(payload).hexdigest()},
+        )
+
+        def download_url(self, name: str) -> str:
+            return url_of(srv, name)
+
+    monkeypatch.setattr("pooch.downloaders.doi_to_repository", lambda doi: Repo())
+    with serve(payload) as srv:
+        code = main(["download", str(tmp_path), "--source", "figshare", "--retries", "0"])
+    out = capsys.readouterr().out
+    assert code == 0
+    archive = tmp_path / layout.RELEASE_ARCHIVE
+    assert f"next: biosr build --source {archive} --out OUT" in out
+
+
 def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
