@@ -23,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+#: Pairs per timed batch.
+BATCH = 64
+
 
 def make_split(root: Path, n: int, seed: int) -> Path:
     """Write `n` random training pairs as TIFFs (skipped when already there)."""
@@ -78,7 +81,7 @@ def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 5) -> float:
 
 
 def throughput(root: Path, cache: str, workers: int, max_batches: int, collate: bool) -> float:
-    """Pairs/s over up to `max_batches` shuffled batches of 64 (after the first batch)."""
+    """Pairs/s over up to `max_batches` shuffled batches of BATCH (after the first batch)."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -90,7 +93,7 @@ def throughput(root: Path, cache: str, workers: int, max_batches: int, collate: 
     assert ds.packed == (cache == "packed")
     loader = DataLoader(
         ds,
-        batch_size=64,
+        batch_size=BATCH,
         shuffle=True,
         num_workers=workers,
         collate_fn=fast_collate if collate else None,
@@ -114,6 +117,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    from biosr import layout
     from biosr.pack import pack
 
     print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
@@ -130,11 +134,11 @@ def main() -> None:
     seconds, nbytes = warm_page_cache(base)
     print(f"page cache warmed: {nbytes / 1e9:.1f} GB read in {seconds:.1f} s")
     bw = copy_bandwidth()
-    pair_bytes = 2 * 128 * 128 * 4
+    pair_bytes = 2 * layout.PATCH_SIZE**2 * layout.DTYPE.itemsize  # WF and GT, as written
     bound = bw / pair_bytes
     print(f"numpy copy bandwidth: {bw / 1e9:.2f} GB/s -> bound {bound:,.0f} pairs/s")
 
-    full = args.pairs // 64
+    full = args.pairs // BATCH
     runs = [
         ("files", 0, args.file_batches, True),
         ("files", 2, args.file_batches, True),

@@ -4,9 +4,9 @@
 packed cache (:mod:`biosr.pack`) when one is fresh, else the TIFF files, and
 loads a whole batch at once through ``__getitems__`` (which
 :class:`torch.utils.data.DataLoader` calls with the batch's indices): the
-images are copied from the memory map straight into one batch tensor, each
-under its random symmetry, and :func:`collate` hands that tensor on without a
-second copy. :func:`load_arrays` gives the same data as NumPy arrays, for any
+images are read from the packed arrays with ``os.preadv`` straight into one
+batch tensor, each under its random symmetry, and :func:`collate` hands that
+tensor on without a second copy. :func:`load_arrays` gives the same data as NumPy arrays, for any
 framework, memory-mapped when packed. torch is imported only by :class:`BioSR`.
 """
 

@@ -1,9 +1,10 @@
 """The packed cache: each split (and test level) in one memory-mappable ``.npy``.
 
 Reading 82,080 small TIFFs per training epoch starves a GPU; one ``.npy`` per
-group of images, memory-mapped, turns a batch into one gather from the page
-cache. The cache lives in the dataset's :data:`biosr.layout.PACK_DIR`
-(``.biosr_pack``, which ``biosr verify`` ignores) and holds, per *group*:
+group of images turns a batch into one ``os.preadv`` per image from the page
+cache (see :class:`biosr.data.BioSR`), and the arrays also memory-map. The
+cache lives in the dataset's :data:`biosr.layout.PACK_DIR` (``.biosr_pack``,
+which ``biosr verify`` ignores) and holds, per *group*:
 
 - ``<group>.<token>.npy``: an ``(N, H, W)`` float32 array, row ``i`` the
   image of the ``i``-th index of the group (in :func:`biosr.layout.pairs`
@@ -22,7 +23,10 @@ source listing and stats, so two processes packing the same files at once
 write the same bytes under the same name. A group is *fresh* when its source
 folder lists the same indices with the same sizes and mtimes; otherwise it is
 stale and :func:`pack` rebuilds it. Size plus mtime is the same test ``make``
-and ``rsync`` use; it catches every rewrite made through the file system.
+and ``rsync`` use: it catches files added, removed, resized or rewritten with a
+new mtime, but not a rewrite that keeps both the size and the mtime (within the
+file system's mtime resolution, or with the mtime set back); ``pack --force``
+rebuilds then.
 """
 
 from __future__ import annotations
