@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from biosr import layout, produce
+from biosr import layout, produce, protocol
 from biosr._progress import bar
 from biosr.errors import BiosrError
 from biosr.io.tiff import write_tiff
@@ -39,7 +39,6 @@ from biosr.simulate.imaging import bin2
 from biosr.simulate.presets import PRESETS, Preset
 
 _SPLIT_KEY = {split: i + 1 for i, split in enumerate(layout.SPLITS)}
-_FLIP_NAMES = ("none", "ud", "lr", "both")
 
 
 class _Job(NamedTuple):
@@ -53,37 +52,18 @@ class _Job(NamedTuple):
     seed: int
 
 
-def normalize(image: np.ndarray) -> np.ndarray:
-    """Min-max normalise to [0, 1] float32 (a constant image becomes zeros)."""
-    image = np.asarray(image, dtype=np.float64)
-    lo, hi = float(image.min()), float(image.max())
-    out = (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
-    return out.astype(np.float32)
-
-
-def flip(image: np.ndarray, variant: int) -> np.ndarray:
-    """Flip variant 0 none, 1 up-down, 2 left-right, 3 both."""
-    if variant & 1:
-        image = image[::-1]
-    if variant & 2:
-        image = image[:, ::-1]
-    return np.ascontiguousarray(image)
-
-
 def crop_corners(structure: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """`n` top-left corners of patches centred on structure pixels (uniform if there is none)."""
-    side, half = layout.PATCH_SIZE, layout.PATCH_SIZE // 2
-    limit = structure.shape[0] - side
-    inner = structure[half : half + limit + 1, half : half + limit + 1]
-    candidates = np.argwhere(inner)
-    if len(candidates) == 0:
-        return rng.integers(0, limit + 1, size=(n, 2))
-    return candidates[rng.integers(0, len(candidates), size=n)]
+    half = layout.PATCH_SIZE // 2
+    centres = protocol.valid_centres(structure, half)
+    return centres[rng.integers(0, len(centres), size=n)] - half
 
 
 def _gt_patch(gt: np.ndarray, y: int, x: int, gt_scale: int) -> np.ndarray:
     side = layout.PATCH_SIZE
     patch = gt[2 * y : 2 * (y + side), 2 * x : 2 * (x + side)]
+    # imaging.bin2 keeps float64 (protocol.bin2 rounds to float32 before the
+    # normalisation, which changes the published bytes)
     return patch if gt_scale == 2 else bin2(patch)
 
 
@@ -104,12 +84,14 @@ def _cell_job(job: _Job) -> list[dict[str, Any]]:
             index = job.indices[0] + k
             extra = {**prov, "crop_y": y, "crop_x": x, "flip": "none"}
             pair = layout.pair(base, "test", index, layout.LEVELS[0])
-            write_tiff(pair.gt, normalize(_gt_patch(gt, y, x, job.gt_scale)), pixel_size_nm=gt_nm)
+            write_tiff(
+                pair.gt, protocol.normalize(_gt_patch(gt, y, x, job.gt_scale)), pixel_size_nm=gt_nm
+            )
             rows.append(file_row(base, pair, "gt", **extra))
             for lv in layout.LEVELS:
                 pair = layout.pair(base, "test", index, lv)
                 rate = wf[y : y + side, x : x + side] * scales[lv]
-                image = normalize(camera.widefield_counts(rate, noise))
+                image = protocol.normalize(camera.widefield_counts(rate, noise))
                 write_tiff(pair.wf, image, pixel_size_nm=layout.PIXEL_SIZE_WF_NM)
                 rows.append(file_row(base, pair, "wf", **extra))
         return rows
@@ -119,8 +101,12 @@ def _cell_job(job: _Job) -> list[dict[str, Any]]:
             for y, x in crop_corners(structure, job.crops, crops).tolist():
                 pair = layout.pair(base, job.split, next(items))
                 rate = wf[y : y + side, x : x + side] * scales[lv]
-                image = flip(normalize(camera.widefield_counts(rate, noise)), variant)
-                target = flip(normalize(_gt_patch(gt, y, x, job.gt_scale)), variant)
+                image = protocol.flip(
+                    protocol.normalize(camera.widefield_counts(rate, noise)), variant
+                )
+                target = protocol.flip(
+                    protocol.normalize(_gt_patch(gt, y, x, job.gt_scale)), variant
+                )
                 write_tiff(pair.wf, image, pixel_size_nm=layout.PIXEL_SIZE_WF_NM)
                 write_tiff(pair.gt, target, pixel_size_nm=gt_nm)
                 extra = {
@@ -128,7 +114,7 @@ def _cell_job(job: _Job) -> list[dict[str, Any]]:
                     "photon_level": lv,
                     "crop_y": y,
                     "crop_x": x,
-                    "flip": _FLIP_NAMES[variant],
+                    "flip": protocol.FLIP_NAMES[variant],
                 }
                 rows.append(file_row(base, pair, "wf", **extra))
                 rows.append(file_row(base, pair, "gt", **extra))
