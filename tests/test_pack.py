@@ -32,16 +32,20 @@ def test_pack_writes_every_group_equal_to_the_files(small):
     names = [d.group for d in done]
     assert names == [g.name for s in layout.SPLITS for g in groups(s)]
     assert all(d.rebuilt for d in done)
+    checked = set()
     for split in layout.SPLITS:
         for lev in layout.split_levels(split):
-            for g in groups(split, lev)[:1]:
+            pairs = layout.pairs(base, split, lev)
+            for g in groups(split, lev):
                 index = json.loads((pack_dir(base) / f"{g.name}.json").read_text())
                 arr = np.load(pack_dir(base) / index["array"], mmap_mode="r")
-                pairs = layout.pairs(base, split, lev)
-                assert index["indices"] == [p.index for p in pairs]
-                assert arr.shape == (len(pairs), 8, 8) and arr.dtype == np.float32
+                side = 8 if g.role == "wf" else 16
+                assert index["indices"] == [p.index for p in pairs]  # test_gt: same 1..2
+                assert arr.shape == (len(pairs), side, side) and arr.dtype == np.float32
                 for row, p in enumerate(pairs):
-                    assert np.array_equal(arr[row], tifffile.imread(p.wf))
+                    assert np.array_equal(arr[row], tifffile.imread(getattr(p, g.role)))
+                checked.add(g.name)
+    assert checked == set(names)  # every group, GT included
     gt = np.load(next(pack_dir(base).glob("test_gt.*.npy")))
     assert gt.shape == (2, 16, 16)
     assert np.array_equal(gt[1], tifffile.imread(base / "test_gt" / "002.tif"))
