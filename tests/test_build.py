@@ -75,6 +75,8 @@ def test_small_preset_end_to_end_passes_deep_verify(built: Path) -> None:
     assert row["cell"] == "2" and row["source"] == "Cell_002/RawSIMData_level_01.mrc"
     assert 1 <= int(row["angle"]) <= 360 and row["flip"] == "none"
     assert rows["training_gt/00000001.tif"]["source"] == "Cell_002/SIM_gt.mrc"
+    assert row["photon_level"] == "1"  # the same column as the simulator's
+    assert card["pixel_size_gt_nm"] == layout.PIXEL_SIZE_WF_NM  # GT binned onto the WF grid
     assert rows["training_wf/00000216.tif"]["cell"] == "4"
     # four flip variants of crops per (cell, level)
     assert {rows[f"training_wf/{i:08d}.tif"]["flip"] for i in range(1, 9)} == {
@@ -267,3 +269,12 @@ def test_simulate_overwrite_after_interrupted_build_is_not_resumed(
     dataset = build(release, tmp_path, preset="small", seed=7, overwrite=True)
     assert verify(tmp_path, deep=True).ok
     assert _manifest_bytes(dataset) == _manifest_bytes(built)
+
+
+def test_info_shows_a_short_source_line(built: Path) -> None:
+    """A build's card records its source as a dict; info shows its path and kind only."""
+    from biosr.info import dataset_info, format_info
+
+    text = format_info(dataset_info(built, sample=1))
+    line = next(x for x in text.splitlines() if x.startswith("card:"))
+    assert line == f"card: source {read_card(built)['source']['path']} (folder), gt_scale 1"

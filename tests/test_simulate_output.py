@@ -51,6 +51,7 @@ def test_tiny_patches_layout_values_and_card(tiny):
     card = read_card(base)
     assert card["gt_scale"] == 1 and card["seed"] == 0 and card["preset"] == "tiny"
     assert card["physics"]["na"] == layout.NA
+    assert card["pixel_size_gt_nm"] == layout.PIXEL_SIZE_WF_NM  # the builder's key
     assert card["physics"]["photons_per_level"]["9"] == pytest.approx(600.0)
     rows = read_manifest(base)
     assert len(rows) == 36 * 2 + 36 * 2 + 2 * 9 + 2

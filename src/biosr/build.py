@@ -360,7 +360,7 @@ def build_cell(task: Task) -> list[dict[str, Any]]:
                         pair = layout.pair(task.dataset, split, task.first + k)
                         prov = {
                             "cell": cell,
-                            "source_level": level,
+                            "photon_level": level,
                             "crop_y": y,
                             "crop_x": x,
                             "angle": int(angles[k]),

@@ -112,6 +112,8 @@ def format_info(info: dict[str, Any]) -> str:
     card = info.get("card") or {}
     if card:
         source = card.get("source") or card.get("generator") or "?"
+        if isinstance(source, dict):  # a build's card: where the release was read from
+            source = f"{source.get('path', '?')} ({source.get('kind', '?')})"
         lines.append(f"card: source {source}, gt_scale {card.get('gt_scale', '?')}")
     header = (
         f"{'split':<9} {'level':>5} {'photons':>7} {'pairs':>7} {'size':>9}  "

@@ -221,7 +221,8 @@ def patches_card(preset: str, *, seed: int, gt_scale: int) -> dict[str, Any]:
         crops=dict(spec.crops),
         flips=layout.FLIPS,
         field_size=spec.field,
-        gt_pixel_size_nm=layout.PIXEL_SIZE_GT_NM if gt_scale == 2 else layout.PIXEL_SIZE_WF_NM,
+        pixel_size_wf_nm=layout.PIXEL_SIZE_WF_NM,
+        pixel_size_gt_nm=layout.PIXEL_SIZE_GT_NM if gt_scale == 2 else layout.PIXEL_SIZE_WF_NM,
         wf="sum of the 9 raw SIM frames (drawn as one Poisson sum), min-max normalised per patch",
         gt="SIM-resolution image, "
         + ("2x2-binned onto the WF grid" if gt_scale == 1 else "at 31.3 nm")
