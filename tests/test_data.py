@@ -331,3 +331,22 @@ def test_files_of_another_shape_are_named_by_path(tmp_path):
     ds = BioSR(tmp_path / "d", "training", cache="files")
     with pytest.raises(DataError, match=r"training_gt.*00000002.tif: wrong shape"):
         ds.__getitems__([0, 1])
+
+
+def test_datamodule_under_ddp_passes_a_sampler_that_advances_the_dataset_epoch(packed):
+    from types import SimpleNamespace
+
+    from biosr.datamodule import BioSRDataModule, EpochDistributedSampler
+
+    dm = BioSRDataModule(packed, batch_size=1, seed=4, pin_memory=False)
+    dm.setup("fit")
+    dm.trainer = SimpleNamespace(world_size=2, global_rank=1, current_epoch=3)
+    loader = dm.train_dataloader()
+    sampler = loader.sampler
+    assert isinstance(sampler, EpochDistributedSampler)  # Lightning keeps a DistributedSampler
+    assert (sampler.num_replicas, sampler.rank, sampler.seed) == (2, 1, 4)
+    assert sampler.epoch == 3 and dm.train_set.epoch == 3
+    first = [b.wf.clone() for b in loader]
+    sampler.set_epoch(4)  # what Lightning calls at the next epoch's start
+    assert dm.train_set.epoch == 4
+    assert len(first) == COUNTS["training"] // 2

@@ -5,9 +5,10 @@ optional random crop), validation the validate split as stored, testing and
 prediction the test split. Batches are :class:`biosr.data.Sample`
 ``(wf, gt)`` or, for the test split, :class:`biosr.data.TestSample`
 ``(wf, gt, level, index)``; both unpack as ``wf, gt = batch[0], batch[1]``.
-Under DDP, Lightning swaps the shuffling sampler for a ``DistributedSampler``;
-the dataset's batched loading and :func:`biosr.data.collate` work with it
-unchanged.
+Under DDP the training loader gets an :class:`EpochDistributedSampler` (which
+Lightning keeps: it is a ``DistributedSampler``), so the dataset's epoch, and
+with it the random augmentation, advances every epoch; the dataset's batched
+loading and :func:`biosr.data.collate` work with it unchanged.
 """
 
 from __future__ import annotations
@@ -20,10 +21,25 @@ from typing import Any
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
 
 from biosr.data import BioSR, EpochSampler, collate
 from biosr.errors import DataError
 from biosr.transforms import Compose, Dihedral, RandomCrop, Transform
+
+
+class EpochDistributedSampler(DistributedSampler):
+    """A ``DistributedSampler`` whose :meth:`set_epoch` also sets the dataset's epoch.
+
+    Lightning calls ``set_epoch`` at every epoch start; a plain
+    ``DistributedSampler`` reshuffles then, but the dataset's random transforms
+    (seeded by seed, epoch and indices) would repeat epoch 0's draws forever.
+    """
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
 
 
 class BioSRDataModule(L.LightningDataModule):
@@ -138,15 +154,12 @@ class BioSRDataModule(L.LightningDataModule):
         if stage in (None, "test", "predict") and self.test_set is None:
             self.test_set = self._dataset("test", level=self.test_level)
 
-    def _loader(
-        self, dataset: BioSR | None, batch_size: int, shuffle: bool, sampler: Any = None
-    ) -> DataLoader:
+    def _loader(self, dataset: BioSR | None, batch_size: int, sampler: Any = None) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() with the matching stage first")
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
             sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=collate,
@@ -161,30 +174,39 @@ class BioSRDataModule(L.LightningDataModule):
         epoch ``e`` is one permutation of ``(seed, e)``, and a run resumed from
         a checkpoint skips the batches its restored step count says were
         trained on in that epoch, so it sees exactly the batches an
-        uninterrupted run would. Under DDP, Lightning's ``DistributedSampler``
-        (also a permutation of seed and epoch) takes over; there a resume is
-        exact from end-of-epoch checkpoints.
+        uninterrupted run would. Under DDP an :class:`EpochDistributedSampler`
+        (a permutation of seed and epoch, split across ranks) is passed here,
+        so the augmentation follows the epoch too; there a resume is exact from
+        end-of-epoch checkpoints.
         """
         trainer, dataset = self.trainer, self.train_set
-        if dataset is None or (trainer is not None and trainer.world_size > 1):
-            if dataset is not None and trainer is not None:
-                dataset.set_epoch(trainer.current_epoch)
-            return self._loader(dataset, self.batch_size, shuffle=True)
+        if dataset is None:
+            raise RuntimeError("call setup() with the matching stage first")
+        if trainer is not None and trainer.world_size > 1:
+            ddp = EpochDistributedSampler(
+                dataset,
+                num_replicas=trainer.world_size,
+                rank=trainer.global_rank,
+                shuffle=True,
+                seed=self.seed,
+            )
+            ddp.set_epoch(trainer.current_epoch)
+            return self._loader(dataset, self.batch_size, sampler=ddp)
         epoch, done = 0, 0
         if trainer is not None:
             per_epoch = -(-len(dataset) // self.batch_size)
             epoch = trainer.current_epoch
             done = (trainer.global_step * trainer.accumulate_grad_batches) % per_epoch
         sampler = EpochSampler(dataset, self.seed, epoch=epoch, start=done * self.batch_size)
-        return self._loader(dataset, self.batch_size, shuffle=False, sampler=sampler)
+        return self._loader(dataset, self.batch_size, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
         """Validation batches in dataset order."""
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+        return self._loader(self.val_set, self.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
         """Test batches (``TestSample``) in dataset order: by level, then index."""
-        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+        return self._loader(self.test_set, self.eval_batch_size)
 
     def predict_dataloader(self) -> DataLoader:
         """As :meth:`test_dataloader`."""
