@@ -203,6 +203,11 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         train(tmp_path, tmp_path / "run", model="resnet")
     with pytest.raises(BiosrError, match=r"nope\.ckpt: checkpoint not found"):
         train(tmp_path, tmp_path / "run", resume=tmp_path / "nope.ckpt")
+    # A dataset without training pairs fails before the run folder is made.
+    (tmp_path / "data" / "BioSR" / "Microtubules").mkdir(parents=True)
+    with pytest.raises(BiosrError, match="no training pairs found"):
+        train(tmp_path / "data", tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("bad", ["x", "0", "-2"])

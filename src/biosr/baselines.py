@@ -79,7 +79,7 @@ def predict_one(
     elif name == "rl":
         from biosr.simulate.optics import widefield_psf
 
-        pixel = layout.PIXEL_SIZE_WF_NM * wf.shape[1] / gt_shape[1]
+        pixel = layout.gt_pixel_size_nm(wf.shape, gt_shape)
         out = richardson_lucy(
             to_grid(wf, gt_shape, order=3), widefield_psf(pixel), iterations=iterations
         )
@@ -158,7 +158,7 @@ def run_baseline(
     if gt_shape is None:
         raise BiosrError(f"{base}: no test GT found (expected test_gt/NNN.tif)")
     wf_shape = read_tiff(pairs[0].wf, dtype=None).shape
-    pixel = layout.PIXEL_SIZE_WF_NM * wf_shape[1] / gt_shape[1]
+    pixel = layout.gt_pixel_size_nm(wf_shape, gt_shape)
     tasks = []
     for p in pairs:
         target = out / layout.level_dir(p.level) / p.wf.name

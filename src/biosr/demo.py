@@ -95,13 +95,6 @@ class DemoResult(NamedTuple):
     seconds: dict[str, float]
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def level_table(results, metric_names: tuple[str, ...] = ("psnr", "ssim")) -> str:
     """Plain-text table: one row per level, mean of each metric for each method."""
     methods = results.methods
@@ -172,11 +165,10 @@ def run_demo(
     """
     from biosr.baselines import run_baseline
     from biosr.build import build
-    from biosr.evaluate import evaluate
+    from biosr.evaluate import evaluate, write_outputs
     from biosr.predict import predict
-    from biosr.report import write_html
     from biosr.simulate import simulate_release
-    from biosr.train import train
+    from biosr.train import available_cores, train
 
     if config not in CONFIGS:
         raise BiosrError(f"unknown demo config {config!r}; valid: {', '.join(CONFIGS)}")
@@ -191,7 +183,7 @@ def run_demo(
         # Stages that do not replace their own output: start them afresh.
         for owned in ("run", "predictions", "report"):
             shutil.rmtree(out / owned, ignore_errors=True)
-    workers = workers or _cores()
+    workers = workers or available_cores()
     say = on_stage or (lambda message: None)
     seconds: dict[str, float] = {}
     n_stages = 6
@@ -275,10 +267,9 @@ def run_demo(
     results = evaluate(
         dataset,
         {m: preds / m for m in METHODS},
-        out / "report",
+        None,  # written below, once, with the demo's title and intro
         protocol="dlsr",
         workers=workers,
-        plots=True,
         progress=progress,
     )
     wins = beats(results, "unet", "wf")
@@ -290,7 +281,8 @@ def run_demo(
         f"and Richardson-Lucy deconvolution (rl). U-Net beats WF in PSNR and SSIM at every "
         f"level: {'yes' if wins else 'no'}."
     )
-    report = write_html(out / "report" / "report.html", results, title="biosr demo", intro=intro)
+    write_outputs(results, out / "report", data=dataset, title="biosr demo", intro=intro)
+    report = results.files["html"]
     done("evaluate")
     return DemoResult(
         out, dataset, result.best, report, results, level_table(results), wins, seconds

@@ -111,7 +111,7 @@ def prediction_root(folder: str | os.PathLike[str]) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: prediction folder not found")
-    nested = folder / layout.split_dirs("test", 1)[0].parent
+    nested = folder / layout.split_roots("test")[0]
     return nested if nested.is_dir() else folder
 
 
@@ -252,18 +252,18 @@ def evaluate(
     first = next(iter(pairs.values()))
     wf_shape = read_tiff(first.wf, dtype=None).shape
     gt_shape = read_tiff(first.gt, dtype=None).shape
-    pixel_size_nm = layout.PIXEL_SIZE_WF_NM * wf_shape[1] / gt_shape[1]
+    pixel_size_nm = layout.gt_pixel_size_nm(wf_shape, gt_shape)
     results = Results(scoring.describe(protocol), list(predictions), levels)
     results.protocol["pixel_size_nm"] = pixel_size_nm
 
     tasks = []
+    gt_of = {index: str(p.gt) for (_, index), p in pairs.items()}
     for m, (method, folder) in enumerate(predictions.items()):
         found, findings = discover(folder, pairs)
         results.findings.extend(findings)
         by_index: dict[int, list[tuple[int, str]]] = {}
         for (level, index), path in sorted(found.items()):
             by_index.setdefault(index, []).append((level, str(path)))
-        gt_of = {index: str(p.gt) for (_, index), p in pairs.items()}
         for index in sorted(gt_of):
             tasks.append(
                 (
@@ -442,8 +442,13 @@ def write_outputs(
     data: str | os.PathLike[str],
     plots: bool = True,
     montage_index: int | None = None,
+    title: str = "biosr evaluation",
+    intro: str = "",
 ) -> dict[str, Path]:
-    """Write CSV, JSON and Markdown (and plots, montage, HTML) into `out`; return their paths."""
+    """Write CSV, JSON and Markdown (and plots, montage, HTML) into `out`; return their paths.
+
+    `title` and `intro` are those of ``report.html`` (:func:`biosr.report.write_html`).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {"csv": out / CSV_FILE, "json": out / JSON_FILE, "markdown": out / MD_FILE}
@@ -458,5 +463,7 @@ def write_outputs(
         montage = report.write_montage(results, data, out, index=montage_index)
         if montage is not None:
             results.files["montage"] = montage
-        results.files["html"] = report.write_html(out / "report.html", results)
+        results.files["html"] = report.write_html(
+            out / "report.html", results, title=title, intro=intro
+        )
     return results.files

@@ -90,6 +90,18 @@ NA = 1.3
 CAMERA_OFFSET = 100.0
 PHOTONS_PER_COUNT = 0.6026
 
+
+def gt_pixel_size_nm(wf_shape: tuple[int, ...], gt_shape: tuple[int, ...]) -> float:
+    """Pixel size in nm of a GT image of `gt_shape` whose widefield input has `wf_shape`.
+
+    Examples
+    --------
+    >>> gt_pixel_size_nm((128, 128), (256, 256)), gt_pixel_size_nm((128, 128), (128, 128))
+    (31.3, 62.6)
+    """
+    return PIXEL_SIZE_WF_NM * wf_shape[1] / gt_shape[1]
+
+
 # --------------------------------------------------------------------------- #
 # The original release (figshare 10.6084/m9.figshare.13264793), builder input
 # --------------------------------------------------------------------------- #

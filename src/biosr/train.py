@@ -32,6 +32,7 @@ import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from biosr.datamodule import BioSRDataModule
 from biosr.errors import BiosrError
 from biosr.io.atomic import atomic_path
 from biosr.losses import image_scores, sr_loss, ssim
@@ -113,7 +114,7 @@ class SRModule(L.LightningModule):
         # Share the CPU cores among the processes of this node.
         if self.trainer.accelerator.__class__.__name__ == "CPUAccelerator":
             local = int(os.environ.get("LOCAL_WORLD_SIZE", self.trainer.num_devices))
-            torch.set_num_threads(max(1, _cores() // max(1, local)))
+            torch.set_num_threads(max(1, available_cores() // max(1, local)))
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         wf, gt = batch[0], batch[1]
@@ -127,7 +128,10 @@ class SRModule(L.LightningModule):
         scores = image_scores(pred, gt)
         scores["ssim"] = ssim(pred, gt)
         n = wf.shape[0]
-        loss = sr_loss(pred, gt, ssim_weight=self.hparams.ssim_weight)
+        # sr_loss from the scores already computed (SSIM once per validation batch).
+        loss = scores["mse"].mean()
+        if self.hparams.ssim_weight:
+            loss = loss + self.hparams.ssim_weight * (1.0 - scores["ssim"].mean())
         self.log("val_loss", loss, batch_size=n, sync_dist=True)
         for name in ("psnr", "nrmse", "ssim"):
             self.log(
@@ -240,7 +244,8 @@ def _progress_bar():
     return StderrProgressBar()
 
 
-def _cores() -> int:
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -302,8 +307,6 @@ def infer_scale(data: str | os.PathLike[str]) -> int:
 def _datamodule(data, batch_size: int, num_workers: int, seed: int, options: dict[str, Any]):
     if isinstance(data, L.LightningDataModule):
         return data
-    from biosr.datamodule import BioSRDataModule
-
     return BioSRDataModule(
         data, batch_size=batch_size, num_workers=num_workers, seed=seed, **options
     )
@@ -396,10 +399,10 @@ def train(
         raise BiosrError(f"batch size must be at least 1, got {batch_size}")
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if scale is None:
         scale = 1 if isinstance(data, L.LightningDataModule) else infer_scale(data)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     if max_steps is None and max_epochs is None:
         max_epochs = 1
     with quiet_lightning():
@@ -458,7 +461,6 @@ def train(
             )
         except (MisconfigurationException, ValueError) as exc:
             raise BiosrError(f"{out}: invalid training options ({exc})") from None
-        from biosr.datamodule import BioSRDataModule
 
         with warnings.catch_warnings():
             if isinstance(dm, BioSRDataModule) and trainer.world_size == 1:
