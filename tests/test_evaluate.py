@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +155,15 @@ def test_plots_montage_and_html(data, tmp_path):
     assert res.files["montage"].read_bytes()[:4] == b"\x89PNG"
     page = res.files["html"].read_text()
     assert 'src="montage.png"' in page and "<table>" in page and "dlsr" in page
+
+
+def test_progress_bar_imports_tqdm_only_when_drawn():
+    """tqdm costs every command ~35 ms to import: only a drawn bar imports it."""
+    code = (
+        "import sys; from biosr._progress import bar; import biosr.evaluate; "
+        "assert list(bar([1, 2], enabled=False)) == [1, 2]; "
+        "assert 'tqdm' not in sys.modules, 'tqdm imported'; "
+        "assert list(bar([1, 2], enabled=True)) == [1, 2]; "
+        "assert 'tqdm' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
