@@ -91,10 +91,10 @@ def test_small_preset_end_to_end_passes_deep_verify(built: Path) -> None:
 
 def test_simulated_release_end_to_end(tmp_path: Path) -> None:
     """The simulator's raw release, built with 2 workers: deep verify passes, pairs aligned."""
-    simulate = pytest.importorskip("biosr.simulate.release")
     from biosr.simulate.optics import psf_fwhm_nm
+    from biosr.simulate.release import simulate_release
 
-    release = simulate.simulate_release(tmp_path / "rel", cells=6, size=192, seed=0, workers=1)
+    release = simulate_release(tmp_path / "rel", cells=6, size=192, seed=0, workers=1)
     dataset = build(release, tmp_path / "out", preset="small", workers=2)
     report = verify(tmp_path / "out", deep=True)
     assert report.ok, [str(f) for f in report.findings]
@@ -239,8 +239,10 @@ def test_existing_output(built: Path, release: Path, tmp_path: Path) -> None:
     # overwrite replaces what a build owns and leaves other files alone
     copy = tmp_path / "copy"
     build(release, copy, preset="small", seed=8, test_crops=1, training_crops=1, validate_crops=1)
+    (layout.dataset_dir(copy) / "notes.txt").write_text("mine")
     dataset = build(release, copy, preset="small", seed=7, overwrite=True)
     assert _manifest_bytes(dataset) == before
+    assert (dataset / "notes.txt").read_text() == "mine"
 
 
 def test_simulate_overwrite_after_interrupted_build_is_not_resumed(
