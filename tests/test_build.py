@@ -280,3 +280,16 @@ def test_info_shows_a_short_source_line(built: Path) -> None:
     text = format_info(dataset_info(built, sample=1))
     line = next(x for x in text.splitlines() if x.startswith("card:"))
     assert line == f"card: source {read_card(built)['source']['path']} (folder), gt_scale 1"
+
+
+def test_corrupt_plan_is_a_data_error(release: Path, tmp_path: Path) -> None:
+    work = tmp_path / "BioSR" / "Microtubules" / layout.BUILD_DIR
+    work.mkdir(parents=True)
+    (work / "plan.json").write_text('{"fingerprint": ')  # a build killed mid-write of old
+    with pytest.raises(DataError, match=r"plan\.json: unreadable build plan"):
+        build(release, tmp_path, preset="small", seed=7)
+
+
+def test_resolve_params_stores_ints() -> None:
+    params = resolve_params("small", flips=2.0, patch_size=64.0, gt_scale=2.0)
+    assert [type(params[k]) for k in ("flips", "patch_size", "gt_scale")] == [int, int, int]

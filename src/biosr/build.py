@@ -116,6 +116,8 @@ def resolve_params(preset: str = "published", **overrides: Any) -> dict[str, Any
             if cell in seen:
                 raise BiosrError(f"cell {cell} is in both the {seen[cell]} and {split} cells")
             seen[cell] = split
+    for key in ("flips", "patch_size", "gt_scale"):
+        params[key] = int(params[key])
     if params["gt_scale"] not in (1, 2):
         raise BiosrError(f"gt_scale must be 1 or 2, got {params['gt_scale']}")
     if params["normalize"] not in protocol.NORMALIZATIONS:
@@ -123,7 +125,7 @@ def resolve_params(preset: str = "published", **overrides: Any) -> dict[str, Any
             f"unknown normalisation {params['normalize']!r}; "
             f"valid: {', '.join(protocol.NORMALIZATIONS)}"
         )
-    if not 1 <= int(params["flips"]) <= 4:
+    if not 1 <= params["flips"] <= 4:
         raise BiosrError(f"flips must be 1..4, got {params['flips']}")
     params["percentiles"] = tuple(float(p) for p in params["percentiles"])
     return params
@@ -216,7 +218,10 @@ def build(
         else:
             rows.extend(done)
     total = counts(params)
-    desc = f"build {total['training']}+{total['validate']}+{total['test']}x9 pairs, cells"
+    desc = (
+        f"build {total['training']}+{total['validate']}+{total['test']}x{len(layout.LEVELS)} "
+        "pairs, cells"
+    )
     for cell_rows in bar(
         produce.run_jobs(build_cell, todo, workers=workers),
         enabled=progress,
@@ -262,7 +267,13 @@ def _prepare_output(dataset: Path, fingerprint: str, *, overwrite: bool) -> str:
     plan = dataset / layout.BUILD_DIR / _PLAN_FILE
     card = read_card(dataset)
     if plan.is_file():
-        found = json.loads(plan.read_text(encoding="utf-8")).get("fingerprint")
+        try:
+            found = json.loads(plan.read_text(encoding="utf-8")).get("fingerprint")
+        except (json.JSONDecodeError, AttributeError):
+            raise DataError(
+                f"{plan}: unreadable build plan (not a JSON object); remove "
+                f"{layout.BUILD_DIR}/ or pass --overwrite"
+            ) from None
         if found == fingerprint:
             return "resume"
         reason = "an unfinished build with other source, options or seed"

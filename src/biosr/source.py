@@ -9,8 +9,8 @@ is read with :mod:`zipfile` member by member: any member name that could
 land outside a folder (absolute, ``..``, drive letter, backslash, symlink)
 rejects the whole archive, and a cell's members are copied to names this
 module makes up, never to the names the archive gives. The source itself is
-never modified. The header check works on bytes so that it serves folder
-files and zip members alike (``biosr.io.mrc.read_header`` needs a path).
+never modified. The header check (:func:`biosr.io.mrc.check_header`) works
+on bytes, so it serves folder files and zip members alike.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def open_source(source: str | os.PathLike[str], cells: tuple[int, ...]) -> Sourc
 def _release_folder(path: Path) -> Path | None:
     for candidate in (path, path / layout.STRUCTURE):
         if candidate.is_dir() and any(
-            layout.parse_cell_dir(e.name) and e.is_dir() for e in os.scandir(candidate)
+            layout.parse_cell_dir(e.name) is not None and e.is_dir() for e in os.scandir(candidate)
         ):
             return candidate
     return None
@@ -216,9 +216,10 @@ def _open_zip(archive: Path, cells: tuple[int, ...]) -> Source:
                 )
         by_name = {i.filename: i for i in infos if not i.is_dir()}
         prefixes = {
-            m.group(1) or ""
+            "".join(f"{p}/" for p in parts[:-2])
             for name in by_name
-            if (m := re.match(r"^(.*/)?Cell_\d{3}/[^/]+$", name))
+            if len(parts := PurePosixPath(name).parts) >= 2
+            and layout.parse_cell_dir(parts[-2]) is not None
         }
         if len(prefixes) != 1:
             found = "no Cell_XXX folders" if not prefixes else f"several ({sorted(prefixes)})"

@@ -27,7 +27,7 @@ def physics() -> dict[str, Any]:
         ),
         "sim_modulation": imaging.MODULATION,
         "sim_orientations_deg": list(imaging.ANGLE_STEPS_DEG),
-        "sim_phases": 3,
+        "sim_phases": len(imaging.PHASES),
         "photons_per_level": {str(k): round(v, 3) for k, v in layout.PHOTONS.items()},
         "photon_definition": "mean expected photons per raw frame over structure pixels "
         f"(noise-free WF above {camera.STRUCTURE_FRACTION} of its 99.5th percentile)",

@@ -56,10 +56,9 @@ def simulate_cell(folder: str | os.PathLike[str], cell: int, *, size: int, seed:
     return files["raw_gt"].parent
 
 
-def _job(args: tuple[str, int, int, int]) -> int:
+def _job(args: tuple[str, int, int, int]) -> None:
     folder, cell, size, seed = args
     simulate_cell(folder, cell, size=size, seed=seed)
-    return cell
 
 
 def simulate_release(
@@ -108,7 +107,7 @@ def simulate_release(
         raise BiosrError(f"{folder}: cells must be 1..999, got {cells}")
     if size < 16 or size % 2:
         raise BiosrError(f"{folder}: size must be an even number of pixels >= 16, got {size}")
-    owned = [p.name for p in folder.glob("Cell_*") if layout.parse_cell_dir(p.name)]
+    owned = [p.name for p in folder.glob("Cell_*") if layout.parse_cell_dir(p.name) is not None]
     owned.append(layout.CARD_FILE)
     produce.prepare_folder(folder, owned, overwrite=overwrite)
     jobs = [(str(folder), cell, size, seed) for cell in range(1, cells + 1)]
