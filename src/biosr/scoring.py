@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from biosr import metrics
+from biosr.transforms import PERCENTILES
 
 #: Known protocol names, default first.
 PROTOCOLS: tuple[str, ...] = ("dlsr", "care")
@@ -32,7 +33,7 @@ PROTOCOLS: tuple[str, ...] = ("dlsr", "care")
 DATA_RANGE = 1.0
 
 #: Percentiles of the ``care`` GT normalisation.
-CARE_PERCENTILES = (0.1, 99.9)
+CARE_PERCENTILES = PERCENTILES  # one value for loading and scoring
 
 
 def check_protocol(protocol: str) -> str:
