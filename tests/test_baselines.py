@@ -86,24 +86,10 @@ def test_cli_baseline_writes_rl_with_its_iterations(tmp_path, capsys):
 
 
 def _simulated_test_split(root: Path) -> Path:
-    """A small simulated test split: simulate_patches when it exists, else release + build."""
-    from biosr import simulate
+    """A small simulated test split."""
+    from biosr.simulate import simulate_patches
 
-    if hasattr(simulate, "simulate_patches"):
-        return simulate.simulate_patches(root, preset="tiny", seed=0)
-    from biosr.build import build
-    from biosr.simulate.release import simulate_release
-
-    release = simulate_release(root / "release", cells=2, size=200, seed=0, workers=1)
-    return build(
-        release,
-        root / "data",
-        preset="small",
-        training_cells=(),
-        validate_cells=(),
-        test_cells=(1, 2),
-        test_crops=3,
-    )
+    return simulate_patches(root, preset="tiny", seed=0)
 
 
 def test_richardson_lucy_beats_widefield_at_level_9_on_simulated_data(tmp_path):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
-from biosr.errors import BiosrError
-from biosr.models import build_model, count_parameters
-from biosr.models.dfcan import DFCAN, FourierChannelAttention
+torch = pytest.importorskip("torch", reason="needs torch: pip install biosr[ml]")
+
+from biosr.errors import BiosrError  # noqa: E402
+from biosr.models import build_model, count_parameters  # noqa: E402
+from biosr.models.dfcan import DFCAN, FourierChannelAttention  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["dfcan", "unet"])

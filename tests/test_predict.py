@@ -6,14 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from scipy import ndimage
 
-from biosr import layout
-from biosr.errors import BiosrError, DataError
-from biosr.io.tiff import read_pixel_size_nm, read_tiff, write_tiff
-from biosr.models import build_model
-from biosr.predict import (
+torch = pytest.importorskip("torch", reason="needs torch: pip install biosr[ml]")
+pytest.importorskip("lightning", reason="needs lightning: pip install biosr[ml]")
+
+from scipy import ndimage  # noqa: E402
+
+from biosr import layout  # noqa: E402
+from biosr.errors import BiosrError, DataError  # noqa: E402
+from biosr.io.tiff import read_pixel_size_nm, read_tiff, write_tiff  # noqa: E402
+from biosr.models import build_model  # noqa: E402
+from biosr.predict import (  # noqa: E402
     _ramp,
     load_model,
     normalize_image,
@@ -21,8 +24,8 @@ from biosr.predict import (
     predict,
     predict_image,
 )
-from biosr.train import SRModule
-from conftest import make_dataset
+from biosr.train import SRModule  # noqa: E402
+from conftest import make_dataset  # noqa: E402
 
 BORDER = 32  # compare away from the image's own borders
 

@@ -6,18 +6,20 @@ import copy
 import csv
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
-import torch
-from scipy import ndimage
-from torch.utils.data import DataLoader, Dataset
 
-from biosr import layout
-from biosr.errors import BiosrError
-from biosr.io.tiff import read_tiff, write_tiff
-from biosr.losses import sr_loss
-from biosr.train import SRModule, train
+torch = pytest.importorskip("torch", reason="needs torch: pip install biosr[ml]")
+L = pytest.importorskip("lightning", reason="needs lightning: pip install biosr[ml]")
+
+from scipy import ndimage  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+
+from biosr import layout  # noqa: E402
+from biosr.errors import BiosrError  # noqa: E402
+from biosr.io.tiff import read_tiff, write_tiff  # noqa: E402
+from biosr.losses import sr_loss  # noqa: E402
+from biosr.train import SRModule, train  # noqa: E402
 
 SIZE = 32
 UNET = {"base": 8, "depth": 2}

@@ -7,10 +7,13 @@ import os
 import subprocess
 import sys
 
-import torch
+import pytest
 
-from biosr.predict import load_model
-from test_train import write_learnable_dataset
+torch = pytest.importorskip("torch", reason="needs torch: pip install biosr[ml]")
+pytest.importorskip("lightning", reason="needs lightning: pip install biosr[ml]")
+
+from biosr.predict import load_model  # noqa: E402
+from test_train import write_learnable_dataset  # noqa: E402
 
 
 def test_two_process_ddp_under_torchrun(tmp_path):
