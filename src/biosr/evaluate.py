@@ -60,6 +60,10 @@ class Results:
     summary : dict
         ``summary[method][level][metric]`` = mean, std, n; plus ``complete``,
         ``scored`` and ``expected`` per (method, level).
+    reference : dict
+        ``gt_resolution_nm``: mean decorrelation resolution of the GT images
+        (the same estimator as the predictions'; None if no image had
+        signal), and ``gt_resolution_n``: the images it averages.
     findings : list of (str, str)
         ``(path, reason)`` for each bad or missing prediction.
     files : dict of str to Path

@@ -29,7 +29,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 from skimage.metrics import (
-    mean_squared_error,
     normalized_root_mse,
     peak_signal_noise_ratio,
     structural_similarity,
@@ -84,12 +83,6 @@ def psnr(gt: np.ndarray, pred: np.ndarray, *, data_range: float = 1.0) -> float:
     gt, pred = _pair(gt, pred)
     with np.errstate(divide="ignore"):  # identical images: inf, not a warning
         return float(peak_signal_noise_ratio(gt, pred, data_range=data_range))
-
-
-def mse(gt: np.ndarray, pred: np.ndarray) -> float:
-    """Mean squared error (scikit-image)."""
-    gt, pred = _pair(gt, pred)
-    return float(mean_squared_error(gt, pred))
 
 
 def nrmse(gt: np.ndarray, pred: np.ndarray, *, normalization: str = "euclidean") -> float:

@@ -2,7 +2,9 @@
 
 Both take ``(N, 1, H, W)`` float32 tensors and return ``(N, 1, scale*H, scale*W)``.
 :func:`build_model` makes one by name, so checkpoints can store a name and
-options instead of pickled code. Importing this package imports torch.
+options instead of pickled code. Importing this package does not import torch;
+:func:`build_model` (and importing :mod:`biosr.models.dfcan` or
+:mod:`biosr.models.unet`) does.
 """
 
 from __future__ import annotations

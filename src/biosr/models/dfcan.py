@@ -1,7 +1,8 @@
 """DFCAN, the Deep Fourier Channel Attention Network of the BioSR authors (Qiao et al. 2021).
 
-Written from the architecture described in the paper and in
-``DATASET_NOTES.md`` section 5 (no code copied): a 3x3 stem with GELU, residual
+Written from the architecture described in the paper (Qiao et al., Nature
+Methods 18:194, 2021) and in the authors' DL-SR repository
+(https://github.com/qc17-THU/DL-SR; no code copied): a 3x3 stem with GELU, residual
 groups of Fourier channel attention blocks (FCAB) with a skip around each
 group, and a pixel-shuffle tail ending in a sigmoid. The Fourier channel
 attention weighs feature channels by statistics of their power spectrum
