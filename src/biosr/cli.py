@@ -377,7 +377,7 @@ def _run_download(args: argparse.Namespace) -> int:
     where = f" at {got.revision}" if got.revision else ""
     print(f"downloaded from {got.source}{where}: {got.path}")
     if got.report is None:
-        print(f"checksum OK; next: biosr build {got.path} OUT")
+        print(f"checksum OK; next: biosr build --source {got.path} --out OUT")
         return EXIT_OK
     print(format_report(got.report))
     return EXIT_OK if got.report.ok else EXIT_ERROR
@@ -419,7 +419,7 @@ def _run_pack(args: argparse.Namespace) -> int:
     from biosr.pack import pack, status
 
     if args.status:
-        for group, state in status(args.root, args.splits).items():
+        for group, state in status(args.root, args.splits, args.level).items():
             print(f"{group:18s} {state}")
         return EXIT_OK
     for done in pack(
@@ -433,6 +433,19 @@ def _run_pack(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- #
 # train, predict
 # --------------------------------------------------------------------------- #
+
+
+def _devices(text: str) -> int | str:
+    """``--devices``: a positive count or ``auto``, for argparse."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive count or 'auto', got {text!r}")
+    return value
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -468,12 +481,20 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of weights, order, augmentation")
     p.add_argument("--accelerator", default="auto", help="auto, cpu, gpu (default auto)")
-    p.add_argument("--devices", default="1", help="devices per node, or 'auto' (default 1)")
+    p.add_argument(
+        "--devices", type=_devices, default=1, help="devices per node, or 'auto' (default 1)"
+    )
     p.add_argument("--num-nodes", type=int, default=1, help="nodes (default 1)")
     p.add_argument("--strategy", default="auto", help="Lightning strategy (ddp when >1 device)")
     p.add_argument("--workers", type=int, default=0, help="data-loading workers per device")
     p.add_argument("--crop", type=int, default=None, help="random training crop side (WF px)")
-    p.add_argument("--cache", choices=("auto", "packed", "files"), default="auto")
+    p.add_argument(
+        "--cache",
+        choices=("auto", "packed", "files"),
+        default="auto",
+        help="data source: auto = the packed cache (`biosr pack`) if fresh, else the TIFFs "
+        "(default); packed = build the cache first if missing or stale; files = TIFFs only",
+    )
     p.add_argument("--resume", type=Path, default=None, help="checkpoint to continue exactly")
     p.set_defaults(func=_run_train)
 
@@ -481,7 +502,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     from biosr.train import train
 
-    devices = args.devices if args.devices == "auto" else int(args.devices)
     result = train(
         args.data,
         args.out,
@@ -499,7 +519,7 @@ def _run_train(args: argparse.Namespace) -> int:
         precision=args.precision,
         seed=args.seed,
         accelerator=args.accelerator,
-        devices=devices,
+        devices=args.devices,
         num_nodes=args.num_nodes,
         strategy=args.strategy,
         num_workers=args.workers,
@@ -573,7 +593,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
-    from biosr.simulate.patches import PRESETS
+    from biosr.simulate.presets import PRESETS
 
     p = sub.add_parser(
         "simulate",
@@ -630,29 +650,26 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 def _run_simulate(args: argparse.Namespace) -> int:
     from biosr.simulate import simulate_patches, simulate_release
 
-    try:
-        if args.format == "raw":
-            folder = simulate_release(
-                args.out,
-                cells=args.cells,
-                size=args.size,
-                seed=args.seed,
-                overwrite=args.overwrite,
-                progress=True,
-                workers=args.workers,
-            )
-        else:
-            folder = simulate_patches(
-                args.out,
-                preset=args.preset,
-                seed=args.seed,
-                gt_scale=args.gt_scale,
-                overwrite=args.overwrite,
-                progress=True,
-                workers=args.workers,
-            )
-    except ValueError as exc:
-        raise BiosrError(f"{args.out}: {exc}") from None
+    if args.format == "raw":
+        folder = simulate_release(
+            args.out,
+            cells=args.cells,
+            size=args.size,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            progress=True,
+            workers=args.workers,
+        )
+    else:
+        folder = simulate_patches(
+            args.out,
+            preset=args.preset,
+            seed=args.seed,
+            gt_scale=args.gt_scale,
+            overwrite=args.overwrite,
+            progress=True,
+            workers=args.workers,
+        )
     print(f"simulated: {folder}")
     if args.preview:
         from biosr.simulate.preview import write_preview
