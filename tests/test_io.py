@@ -164,3 +164,9 @@ def test_read_pixel_size_nm_honours_the_resolution_unit(tmp_path):
         tmp_path / "nm.tif", image, imagej=True, resolution=(0.02, 0.02), metadata={"unit": "nm"}
     )
     assert read_pixel_size_nm(tmp_path / "nm.tif") == pytest.approx(50.0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+def test_pixel_size_round_trips_for_imagej_and_plain_tiffs(tmp_path, dtype):
+    path = write_tiff(tmp_path / "a.tif", np.zeros((8, 8), dtype), pixel_size_nm=31.3)
+    assert read_pixel_size_nm(path) == pytest.approx(31.3, rel=1e-6)

@@ -135,6 +135,8 @@ def write_tiff(
         kwargs["resolution"] = (per_um, per_um)
         if imagej:
             kwargs["metadata"] = {"unit": "um"}
+        else:  # plain TIFF: the standard tag must carry the unit
+            kwargs["resolutionunit"] = "MICROMETER"
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, image, **kwargs)
     return path
