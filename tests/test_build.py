@@ -157,9 +157,8 @@ def test_same_result_for_any_worker_count(built: Path, release: Path, tmp_path: 
     assert _manifest_bytes(seed8) != _manifest_bytes(built)
 
 
-def test_resume_after_failure_skips_done_cells(
-    built: Path, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _interrupted_build(release: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Build the small preset with cell 3 failing; return the cells attempted."""
     real_cell = biosr.build.build_cell
     calls: list[int] = []
 
@@ -171,12 +170,21 @@ def test_resume_after_failure_skips_done_cells(
 
     monkeypatch.setattr(biosr.build, "build_cell", failing)
     with pytest.raises(OSError, match="injected"):
-        build(release, tmp_path, preset="small", seed=7)
+        build(release, out, preset="small", seed=7)
+    return calls
+
+
+def test_resume_after_failure_skips_done_cells(
+    built: Path, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _interrupted_build(release, tmp_path, monkeypatch)
     dataset = layout.dataset_dir(tmp_path)
     assert not (dataset / layout.MANIFEST_FILE).exists()
     assert not (dataset / layout.CARD_FILE).exists()
     assert calls == [1, 2, 3]  # validate cell 1, training 2, then 3 fails
     calls.clear()
+    monkeypatch.undo()
+    real_cell = biosr.build.build_cell
     monkeypatch.setattr(
         biosr.build, "build_cell", lambda task: calls.append(task.cell) or real_cell(task)
     )
@@ -252,17 +260,8 @@ def test_simulate_overwrite_after_interrupted_build_is_not_resumed(
     "resume" onto the simulator's files (it used to, leaving sha256 mismatches)."""
     from biosr.simulate import simulate_patches
 
-    real_cell = biosr.build.build_cell
-
-    def failing(task):
-        if task.cell == 3:
-            raise OSError("injected failure")
-        return real_cell(task)
-
-    monkeypatch.setattr(biosr.build, "build_cell", failing)
-    with pytest.raises(OSError, match="injected"):
-        build(release, tmp_path, preset="small", seed=7)
-    monkeypatch.setattr(biosr.build, "build_cell", real_cell)
+    _interrupted_build(release, tmp_path, monkeypatch)
+    monkeypatch.undo()
     dataset = simulate_patches(tmp_path, preset="tiny", workers=1, overwrite=True)
     assert not (dataset / layout.BUILD_DIR).exists()
     assert verify(tmp_path, deep=True).ok
