@@ -10,8 +10,10 @@ times shuffled batches of 64 with a random symmetry of the square per pair,
 from per-file TIFFs and from the packed cache, in the main process and with 2
 workers, and prints pairs per second, the speed-up and the fraction of the
 memory-copy bound (bytes per pair over the measured NumPy copy bandwidth).
-Every file and the pack are read once first, so both paths are timed from the page
-cache (as a second epoch sees them): the figures compare CPU cost, not the disk.
+Each setting runs --repeats times (the median is shown, with every run). The
+TIFFs, then the pack, are read once before their runs, so both paths are timed
+from the page cache (as a second epoch sees them): the figures compare CPU
+cost, not the disk.
 """
 
 from __future__ import annotations
@@ -47,20 +49,22 @@ def make_split(root: Path, n: int, seed: int) -> Path:
     return base
 
 
-def warm_page_cache(base: Path) -> tuple[float, int]:
-    """Read every file of the training split and its pack once; return (seconds, bytes).
+def warm_page_cache(base: Path, cache: str) -> tuple[float, int]:
+    """Read the training split's TIFFs (`cache` "files") or its pack once; (seconds, bytes).
 
-    Both paths are then timed from the page cache (what a second epoch sees),
-    so the figures compare CPU cost, not the disk.
+    Each path is timed right after its data was read, from the page cache
+    (what a second epoch sees), so the figures compare CPU cost, not the disk.
     """
     from biosr import layout
 
+    if cache == "files":
+        folders = [base / d for d in layout.split_dirs("training")]
+    else:
+        folders = [base / layout.PACK_DIR]
     t0, nbytes = time.perf_counter(), 0
-    folders = [base / d for d in layout.split_dirs("training")] + [base / layout.PACK_DIR]
     for folder in folders:
-        in_pack = folder.name == layout.PACK_DIR
         for entry in os.scandir(folder):
-            if in_pack and not entry.name.startswith("training"):
+            if cache == "packed" and not entry.name.startswith("training"):
                 continue
             with open(entry.path, "rb") as fh:
                 while chunk := fh.read(1 << 24):
@@ -80,8 +84,14 @@ def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 5) -> float:
     return nbytes / best
 
 
-def throughput(root: Path, cache: str, workers: int, max_batches: int, collate: bool) -> float:
-    """Pairs/s over up to `max_batches` shuffled batches of BATCH (after the first batch)."""
+def throughput(
+    root: Path, cache: str, workers: int, max_batches: int, collate: bool, threads: int | None
+) -> float:
+    """Pairs/s over up to `max_batches` shuffled batches of BATCH (after the first batch).
+
+    `threads` is :class:`biosr.data.BioSR`'s: threads reading a packed batch
+    (None: ``torch.get_num_threads()``, which is 1 inside workers).
+    """
     import torch
     from torch.utils.data import DataLoader
 
@@ -89,7 +99,7 @@ def throughput(root: Path, cache: str, workers: int, max_batches: int, collate: 
     from biosr.data import collate as fast_collate
     from biosr.transforms import Dihedral
 
-    ds = BioSR(root, "training", transforms=Dihedral(), cache=cache, seed=0)
+    ds = BioSR(root, "training", transforms=Dihedral(), cache=cache, seed=0, threads=threads)
     assert ds.packed == (cache == "packed")
     loader = DataLoader(
         ds,
@@ -115,6 +125,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=41_040)
     parser.add_argument("--file-batches", type=int, default=40, help="batches timed per file run")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per setting (median shown)")
     args = parser.parse_args()
 
     from biosr import layout
@@ -131,27 +142,44 @@ def main() -> None:
         f"({'built' if any(d.rebuilt for d in done) else 'already fresh'})"
     )
 
-    seconds, nbytes = warm_page_cache(base)
-    print(f"page cache warmed: {nbytes / 1e9:.1f} GB read in {seconds:.1f} s")
     bw = copy_bandwidth()
     pair_bytes = 2 * layout.PATCH_SIZE**2 * layout.DTYPE.itemsize  # WF and GT, as written
     bound = bw / pair_bytes
     print(f"numpy copy bandwidth: {bw / 1e9:.2f} GB/s -> bound {bound:,.0f} pairs/s")
 
     full = args.pairs // BATCH
-    runs = [
-        ("files", 0, args.file_batches, True),
-        ("files", 2, args.file_batches, True),
-        ("packed", 0, full, True),
-        ("packed", 2, full, True),
-        ("packed", 0, full // 4, False),
+    import torch
+
+    runs = [  # cache, workers, batches, biosr collate, reading threads
+        ("files", 0, args.file_batches, True, None),
+        ("files", 2, args.file_batches, True, None),
+        ("packed", 0, full, True, None),
+        ("packed", 2, full, True, None),
+        ("packed", 0, full, True, 1),
+        ("packed", 0, full // 4, False, None),
     ]
     results = {}
-    for cache, workers, batches, collate in runs:
-        rate = throughput(args.root, cache, workers, batches, collate)
-        results[(cache, workers, collate)] = rate
-        label = f"{cache:6s} workers={workers} collate={'biosr' if collate else 'default'}"
-        print(f"{label:40s} {rate:10,.0f} pairs/s  ({rate / bound:5.1%} of copy bound)")
+    warmed = None
+    for cache, workers, batches, collate, threads in runs:
+        if cache != warmed:
+            seconds, nbytes = warm_page_cache(base, cache)
+            print(f"{cache}: {nbytes / 1e9:.1f} GB read into the page cache in {seconds:.1f} s")
+            warmed = cache
+        rates = [
+            throughput(args.root, cache, workers, batches, collate, threads)
+            for _ in range(args.repeats)
+        ]
+        rate = float(np.median(rates))
+        if threads is None:
+            results[(cache, workers, collate)] = rate
+        n = threads or (torch.get_num_threads() if workers == 0 else 1)
+        label = (
+            f"{cache:6s} workers={workers} threads={n} collate={'biosr' if collate else 'default'}"
+        )
+        spread = "/".join(f"{r / 1000:.1f}k" for r in rates)
+        print(
+            f"{label:50s} {rate:10,.0f} pairs/s  ({rate / bound:5.1%} of copy bound; runs {spread})"
+        )
     for w in (0, 2):
         ratio = results[("packed", w, True)] / results[("files", w, True)]
         print(f"speed-up packed/files, workers={w}: {ratio:.1f}x")

@@ -208,6 +208,38 @@ def test_same_seed_same_items_and_workers_do_not_change_them(packed):
     assert any(not torch.equal(a.wf, b.wf) for a, b in zip(one, other, strict=True))
 
 
+def test_reading_threads_do_not_change_items(tmp_path):
+    root = tmp_path / "d"
+    make_dataset(root, {"training": 11}, size=8, seed=4)
+    pack(root)
+    plain = BioSR(root, "training", threads=1)
+    order = [10, 3, 3, 0, 7, 1, 9, 2, 8, 4, 6, 5]  # uneven parts, a repeat
+    for k in range(8):
+        for threads in (2, 3, 12):
+            ds = BioSR(root, "training", transforms=Dihedral(k), threads=threads)
+            batch = collate(ds.__getitems__(order))
+            for j, i in enumerate(order):
+                assert np.array_equal(batch.wf[j, 0].numpy(), dihedral(plain[i].wf[0].numpy(), k))
+                assert np.array_equal(batch.gt[j, 0].numpy(), dihedral(plain[i].gt[0].numpy(), k))
+    rand = [BioSR(root, "training", transforms=Dihedral(), seed=2, threads=t) for t in (1, 2, 3)]
+    one, *others = (collate(ds.__getitems__(order)) for ds in rand)
+    assert not torch.equal(one.wf, collate(plain.__getitems__(order)).wf)  # symmetries drawn
+    for other in others:
+        assert torch.equal(one.wf, other.wf) and torch.equal(one.gt, other.gt)
+    with pytest.raises(DataError, match="threads must be a positive integer"):
+        BioSR(root, "training", threads=0)
+
+
+def test_batch_items_are_views_made_on_access(packed):
+    ds = BioSR(packed, "test", level=[2, 5])
+    items = ds.__getitems__([5, 0, 2])
+    assert len(items) == 3 and len(items[1:]) == 2
+    assert (items[0].level, items[0].index) == (5, 3)
+    assert torch.equal(items[-1].wf, items[2].wf) and items[-1].index == items[2].index
+    assert torch.equal(items[1].wf, ds[0].wf)
+    assert items[1].wf.data_ptr() == collate(items).wf[1].data_ptr()
+
+
 def _ddp_worker(rank: int, world: int, root: str, init: str, out: str) -> None:
     import torch.distributed as dist
     from torch.utils.data.distributed import DistributedSampler

@@ -5,15 +5,18 @@ packed cache (:mod:`biosr.pack`) when one is fresh, else the TIFF files, and
 loads a whole batch at once through ``__getitems__`` (which
 :class:`torch.utils.data.DataLoader` calls with the batch's indices): the
 images are read from the packed arrays with ``os.preadv`` straight into one
-batch tensor, each under its random symmetry, and :func:`collate` hands that
+batch tensor, each under its random symmetry, by several threads (the system
+call and NumPy's copies release the GIL), and :func:`collate` hands that
 tensor on without a second copy. :func:`load_arrays` gives the same data as NumPy arrays, for any
 framework, memory-mapped when packed. torch is imported only by :class:`BioSR`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -194,26 +197,32 @@ class _Reader:
 
     Packed arrays are read with ``os.preadv`` straight into the batch buffer:
     one system call per image, no page-table faults on first touch (which
-    cost a memory map about as much as the copy itself). File descriptors are
-    opened lazily, once per process, and never pickled into workers.
+    cost a memory map about as much as the copy itself). The batch is split
+    between `threads` threads (``os.preadv`` and NumPy copies release the
+    GIL). File descriptors and the thread pool are made lazily, once per
+    process, and never pickled into workers.
     """
 
     def __init__(self, index: _Index) -> None:
         self.index = index
         self._files: dict[str, tuple[int, int, tuple[int, ...]]] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._helpers = 0  # threads of _pool
         self._pid = -1
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"index": self.index, "_files": None, "_pid": -1}
+        return {"index": self.index, "_files": None, "_pool": None, "_helpers": 0, "_pid": -1}
 
     def __del__(self) -> None:
         self._close()
 
     def _close(self) -> None:
-        if self._files is not None and self._pid == os.getpid():
-            for fd, _, _ in self._files.values():
+        if self._pid == os.getpid():
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+            for fd, _, _ in (self._files or {}).values():
                 os.close(fd)
-        self._files = None
+        self._files, self._pool, self._helpers = None, None, 0
 
     def maps(self) -> tuple[list[np.ndarray], np.ndarray]:
         """Read-only memory maps of the WF arrays (one per group) and the GT array."""
@@ -227,7 +236,8 @@ class _Reader:
 
     def _open(self) -> dict[str, tuple[int, int, tuple[int, ...]]]:
         if self._files is None or self._pid != os.getpid():
-            self._files, self._pid = {}, os.getpid()
+            self._files, self._pool, self._helpers = {}, None, 0
+            self._pid = os.getpid()
             folder = _pack.pack_dir(self.index.dataset)
             for name in {*self.index.wf_arrays, self.index.gt_array}:
                 try:
@@ -245,44 +255,80 @@ class _Reader:
             return None
         return self._open()[self.index.gt_array if role == "gt" else self.index.wf_arrays[0]][2]
 
-    def read(
+    def read_files(self, items: np.ndarray, role: str) -> np.ndarray:
+        """The ``(B, H, W)`` images of `role` (``"wf"``/``"gt"``) of `items`, from TIFFs."""
+        paths = self.index.wf_paths if role == "wf" else self.index.gt_paths
+        return _pack.read_images([paths[i] for i in items])
+
+    def read_packed(
         self,
         items: np.ndarray,
-        role: str,
-        out: np.ndarray | None = None,
+        outs: dict[str, np.ndarray],
         ks: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """The ``(B, H, W)`` images of `role` (``"wf"``/``"gt"``) of `items`, into `out`.
+        threads: int = 1,
+    ) -> None:
+        """Read the images of `items` of each role into ``outs[role]`` (``(B, H, W)``).
 
-        With `ks` (packed only), image ``j`` is stored under symmetry ``ks[j]``:
-        it is read into a small scratch buffer that stays in cache and copied
-        from there through the symmetry's view, one pass over the batch.
+        With `ks`, image ``j`` is stored under symmetry ``ks[j]``: it is read
+        into a small scratch buffer that stays in cache and copied from there
+        through the symmetry's view, one pass over the batch. With `threads`
+        above 1, thread ``t`` reads the ``t``-th part of the batch of every
+        role; the calling thread takes the first part (so it works instead
+        of waiting, and only ``threads - 1`` threads have to wake up).
         """
-        ix = self.index
-        if not ix.packed:  # files: `out` and `ks` are for packed arrays only
-            paths = ix.wf_paths if role == "wf" else ix.gt_paths
-            return _pack.read_images([paths[i] for i in items])
-        files = self._open()
-        if role == "wf":
-            names = [ix.wf_arrays[g] for g in ix.wf_group[items]]
-            rows = ix.wf_rows[items]
-        else:
-            names = [ix.gt_array] * len(items)
-            rows = ix.gt_rows[items]
-        shape = files[names[0]][2]
-        if out is None:
-            out = np.empty((len(items), *shape), dtype=np.float32)
-        nbytes = out[0].nbytes
-        scratch = np.empty(shape, dtype=np.float32)
+        ix, files = self.index, self._open()
         symmetries = [0] * len(items) if ks is None else ks.tolist()
-        for j, (name, row, k) in enumerate(zip(names, rows.tolist(), symmetries, strict=True)):
-            fd, offset, shp = files[name]
-            target = out[j] if k == 0 else scratch
-            if shp != shape or os.preadv(fd, [target], offset + row * nbytes) != nbytes:
-                raise DataError(f"{name}: packed array shorter or shaped otherwise than its index")
-            if k:
-                np.copyto(out[j], DIHEDRAL_VIEWS[k](scratch))
-        return out
+        n, parts = len(items), max(1, min(threads, len(items)))
+        shares: list[list[tuple]] = [[] for _ in range(parts)]
+        for role, out in outs.items():
+            if role == "wf":
+                names = [ix.wf_arrays[g] for g in ix.wf_group[items]]
+                rows = ix.wf_rows[items].tolist()
+            else:
+                names = [ix.gt_array] * n
+                rows = ix.gt_rows[items].tolist()
+            for t in range(parts):
+                lo, hi = t * n // parts, (t + 1) * n // parts
+                shares[t].append((files, out, names, rows, symmetries, lo, hi))
+        if parts > 1 and self._helpers != parts - 1:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+            self._pool = ThreadPoolExecutor(parts - 1, thread_name_prefix="biosr-read")
+            self._helpers = parts - 1
+        helping = [self._pool.submit(_read_share, share) for share in shares[1:]]
+        try:
+            _read_share(shares[0])
+        finally:
+            for done in helping:
+                done.result()
+
+
+def _read_share(jobs: list[tuple]) -> None:
+    for job in jobs:
+        _read_rows(*job)
+
+
+def _read_rows(
+    files: dict[str, tuple[int, int, tuple[int, ...]]],
+    out: np.ndarray,
+    names: list[str],
+    rows: list[int],
+    symmetries: list[int],
+    lo: int,
+    hi: int,
+) -> None:
+    """Read images ``lo:hi`` of a batch into ``out[lo:hi]``, each under its symmetry."""
+    shape, nbytes = out.shape[1:], out[0].nbytes
+    scratch = np.empty(shape, dtype=np.float32)
+    views = [view(scratch) for view in DIHEDRAL_VIEWS]
+    for j in range(lo, hi):
+        fd, offset, shp = files[names[j]]
+        k = symmetries[j]
+        target = out[j] if k == 0 else scratch
+        if shp != shape or os.preadv(fd, [target], offset + rows[j] * nbytes) != nbytes:
+            raise DataError(f"{names[j]}: packed array shorter or shaped otherwise than its index")
+        if k:
+            np.copyto(out[j], views[k])
 
 
 def _vanished(filename: str) -> DataError:
@@ -352,6 +398,11 @@ class BioSR:
         number of workers or their order.
     progress : bool, optional
         Show progress while building a cache or downloading.
+    threads : int, optional
+        Threads that read a batch from the packed cache. None (default) takes
+        :func:`torch.get_num_threads`: all cores in the main process, one in
+        a ``DataLoader`` worker (where PyTorch sets one thread). Items do not
+        depend on it.
 
     Items
     -----
@@ -389,12 +440,15 @@ class BioSR:
         *,
         seed: int = 0,
         progress: bool = False,
+        threads: int | None = None,
     ) -> None:
         try:
             import torch  # noqa: F401
         except ImportError:  # pragma: no cover
             raise BiosrError("biosr.data.BioSR needs PyTorch: pip install 'biosr[ml]'") from None
         levels = _check_args(split, level, cache)
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise DataError(f"threads must be a positive integer or None, got {threads!r}")
         try:
             check_normalize(normalize)
         except ValueError as exc:
@@ -409,6 +463,7 @@ class BioSR:
         self.transforms = transforms
         self.normalize = normalize
         self.seed = int(seed)
+        self.threads = threads
         self.epoch = 0
         self._index = _build_index(root, split, levels, cache, progress=progress)
         self._reader = _Reader(self._index)
@@ -429,7 +484,7 @@ class BioSR:
         """``(H, W)`` of the WF images as stored (of the first item when read from files)."""
         shape = self._reader.shape("wf")
         if shape is None:
-            shape = self._reader.read(np.zeros(1, dtype=np.intp), "wf").shape[1:]
+            shape = self._reader.read_files(np.zeros(1, dtype=np.intp), "wf").shape[1:]
         return tuple(shape)
 
     @property
@@ -451,11 +506,12 @@ class BioSR:
     def __getitem__(self, i: int) -> Sample | TestSample:
         return self.__getitems__([i])[0]
 
-    def __getitems__(self, indices: Iterable[int]) -> list[Sample | TestSample]:
+    def __getitems__(self, indices: Iterable[int]) -> Sequence[Sample | TestSample]:
         """Load several items at once (the DataLoader calls this with a batch's indices).
 
-        Returns a list of items that are views into one batch tensor per
-        field; :func:`collate` returns that tensor as the batch.
+        Returns a sequence of items that are views into one batch tensor per
+        field (made when accessed); :func:`collate` returns those tensors as
+        the batch without touching the items.
         """
         import torch
 
@@ -466,23 +522,31 @@ class BioSR:
         items = items % n
         rng = None
         if self.transforms is not None:
-            entropy = [self.seed, self.epoch, *items.tolist()]
-            rng = np.random.default_rng(entropy)
+            # the batch's indices enter as one 64-bit digest: seeding from
+            # all of them costs as much as reading a fifth of the batch
+            digest = hashlib.blake2b(items.astype("<i8").tobytes(), digest_size=8).digest()
+            rng = np.random.default_rng([self.seed, self.epoch, int.from_bytes(digest, "little")])
         ks = self._dihedral.draw(len(items), rng) if self._dihedral is not None else None
-        tensors, arrays = [], []
+        threads = torch.get_num_threads() if self.threads is None else self.threads
+        batch: dict[str, tuple[Any, np.ndarray]] = {}
+        fused: dict[str, np.ndarray] = {}
         for role in ("wf", "gt"):
             shape = self._reader.shape(role)
-            if shape is not None and (ks is None or shape[-1] == shape[-2]):
+            if shape is None:
+                raw = self._reader.read_files(items, role)
+            elif ks is None or shape[-1] == shape[-2]:
                 # packed: read straight into the batch, symmetries applied on the way
-                t, buf = _empty_batch(torch, (len(items), *shape), self._rest)
-                self._reader.read(items, role, out=buf, ks=ks)
+                batch[role] = _empty_batch(torch, (len(items), *shape), self._rest)
+                fused[role] = batch[role][1]
+                continue
             else:
-                raw = self._reader.read(items, role)
-                t, buf = _empty_batch(torch, raw.shape, self._rest)
-                _place(buf, raw, ks)
-            tensors.append(t)
-            arrays.append(buf)
-        (wf_t, gt_t), (wf, gt) = tensors, arrays
+                raw = np.empty((len(items), *shape), dtype=np.float32)
+                self._reader.read_packed(items, {role: raw}, threads=threads)
+            batch[role] = _empty_batch(torch, raw.shape, self._rest)
+            _place(batch[role][1], raw, ks)
+        if fused:
+            self._reader.read_packed(items, fused, ks, threads)
+        (wf_t, wf), (gt_t, gt) = batch["wf"], batch["gt"]
         if self.normalize != "stored" or self._rest:
             wf = normalize(wf, self.normalize)
             gt = normalize(gt, self.normalize)
@@ -491,9 +555,10 @@ class BioSR:
             wf_t = torch.from_numpy(np.ascontiguousarray(wf, dtype=np.float32)[:, np.newaxis])
             gt_t = torch.from_numpy(np.ascontiguousarray(gt, dtype=np.float32)[:, np.newaxis])
         if self.split != "test":
-            return [Sample(wf_t[j], gt_t[j]) for j in range(len(items))]
-        lv, ix = self._index.levels[items].tolist(), self._index.indices[items].tolist()
-        return [TestSample(wf_t[j], gt_t[j], lv[j], ix[j]) for j in range(len(items))]
+            return _Batch(Sample(wf_t, gt_t))
+        levels = torch.from_numpy(self._index.levels[items].astype(np.int64))
+        index = torch.from_numpy(self._index.indices[items].astype(np.int64))
+        return _Batch(TestSample(wf_t, gt_t, levels, index))
 
     def __repr__(self) -> str:
         lv = "" if self.split != "test" else f", level={self.levels}"
@@ -518,38 +583,41 @@ def _empty_batch(torch: Any, shape: tuple[int, ...], rest: list) -> tuple[Any, n
     return t, t.numpy()[:, 0]
 
 
-def collate(items: list[Any]) -> Any:
+class _Batch(Sequence):
+    """The items loaded by one :meth:`BioSR.__getitems__` call, as a sequence.
+
+    It holds the batch (a :class:`Sample` or :class:`TestSample` of batch
+    tensors) and makes item ``j`` (views into those tensors) only when it is
+    accessed, so :func:`collate` costs nothing per item.
+    """
+
+    def __init__(self, batch: Sample | TestSample) -> None:
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return len(self.batch.wf)
+
+    def __getitem__(self, j: Any) -> Any:
+        if isinstance(j, slice):
+            return [self[i] for i in range(len(self))[j]]
+        b = self.batch
+        if isinstance(b, TestSample):
+            return TestSample(b.wf[j], b.gt[j], int(b.level[j]), int(b.index[j]))
+        return Sample(b.wf[j], b.gt[j])
+
+
+def collate(items: Sequence[Any]) -> Any:
     """``collate_fn`` for a DataLoader over :class:`BioSR`: the batch without a second copy.
 
     Items loaded together by :meth:`BioSR.__getitems__` are views into one
-    tensor; this returns that tensor. Anything else goes to PyTorch's
-    ``default_collate``, which gives the same values.
+    tensor per field; this returns those tensors. Anything else goes to
+    PyTorch's ``default_collate``, which gives the same values.
     """
-    import torch
     from torch.utils.data import default_collate
 
-    first = items[0] if len(items) else None
-    if isinstance(first, Sample | TestSample) and all(
-        _is_row_view(getattr(it, f), getattr(first, f)._base, j)
-        for j, it in enumerate(items)
-        for f in ("wf", "gt")
-    ):
-        wf, gt = first.wf._base, first.gt._base
-        if len(wf) == len(items) and len(gt) == len(items):
-            if isinstance(first, Sample):
-                return Sample(wf, gt)
-            levels = torch.tensor([it.level for it in items])
-            index = torch.tensor([it.index for it in items])
-            return TestSample(wf, gt, levels, index)
+    if isinstance(items, _Batch):
+        return items.batch
     return default_collate(items)
-
-
-def _is_row_view(t: Any, base: Any, j: int) -> bool:
-    return (
-        base is not None
-        and t._base is base
-        and t.data_ptr() == base.data_ptr() + j * base.stride(0) * base.element_size()
-    )
 
 
 def _has_pairs(root: str | os.PathLike[str], split: str, levels: list[int] | None) -> bool:
