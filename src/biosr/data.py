@@ -14,8 +14,9 @@ framework, memory-mapped when packed. torch is imported only by :class:`BioSR`.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -272,14 +273,13 @@ class _Reader:
         With `ks`, image ``j`` is stored under symmetry ``ks[j]``: it is read
         into a small scratch buffer that stays in cache and copied from there
         through the symmetry's view, one pass over the batch. With `threads`
-        above 1, thread ``t`` reads the ``t``-th part of the batch of every
-        role; the calling thread takes the first part (so it works instead
-        of waiting, and only ``threads - 1`` threads have to wake up).
+        above 1, the calling thread and ``threads - 1`` helpers take images
+        from one shared counter until none is left, so they finish together
+        whenever each started.
         """
         ix, files = self.index, self._open()
-        symmetries = [0] * len(items) if ks is None else ks.tolist()
-        n, parts = len(items), max(1, min(threads, len(items)))
-        shares: list[list[tuple]] = [[] for _ in range(parts)]
+        n = len(items)
+        plans = []
         for role, out in outs.items():
             if role == "wf":
                 names = [ix.wf_arrays[g] for g in ix.wf_group[items]]
@@ -287,48 +287,56 @@ class _Reader:
             else:
                 names = [ix.gt_array] * n
                 rows = ix.gt_rows[items].tolist()
-            for t in range(parts):
-                lo, hi = t * n // parts, (t + 1) * n // parts
-                shares[t].append((files, out, names, rows, symmetries, lo, hi))
-        if parts > 1 and self._helpers != parts - 1:
+            plans.append((out, names, rows))
+        symmetries = [0] * n if ks is None else ks.tolist()
+        total = n * len(plans)
+        take = itertools.count()  # next() is atomic: each image is read once
+        helpers = max(0, min(threads, total) - 1)
+        if helpers and self._helpers != helpers:
             if self._pool is not None:
                 self._pool.shutdown(wait=False)
-            self._pool = ThreadPoolExecutor(parts - 1, thread_name_prefix="biosr-read")
-            self._helpers = parts - 1
-        helping = [self._pool.submit(_read_share, share) for share in shares[1:]]
+            self._pool = ThreadPoolExecutor(helpers, thread_name_prefix="biosr-read")
+            self._helpers = helpers
+        job = (files, plans, symmetries, take, total)
+        helping = [self._pool.submit(_read_images, *job) for _ in range(helpers)]
         try:
-            _read_share(shares[0])
+            _read_images(*job)
         finally:
             for done in helping:
                 done.result()
 
 
-def _read_share(jobs: list[tuple]) -> None:
-    for job in jobs:
-        _read_rows(*job)
-
-
-def _read_rows(
+def _read_images(
     files: dict[str, tuple[int, int, tuple[int, ...]]],
-    out: np.ndarray,
-    names: list[str],
-    rows: list[int],
+    plans: list[tuple[np.ndarray, list[str], list[int]]],
     symmetries: list[int],
-    lo: int,
-    hi: int,
+    take: Iterator[int],
+    total: int,
 ) -> None:
-    """Read images ``lo:hi`` of a batch into ``out[lo:hi]``, each under its symmetry."""
-    shape, nbytes = out.shape[1:], out[0].nbytes
-    scratch = np.empty(shape, dtype=np.float32)
-    views = [view(scratch) for view in DIHEDRAL_VIEWS]
-    for j in range(lo, hi):
-        fd, offset, shp = files[names[j]]
+    """Read images numbered by `take` until `total`: image ``t`` is item ``t // len(plans)``
+    of plan ``t % len(plans)`` (a role's output, array names and rows)."""
+    scratch: dict[tuple[int, ...], list[np.ndarray]] = {}  # symmetry views, by shape
+    for t in take:
+        if t >= total:
+            return
+        j, p = divmod(t, len(plans))
+        out, names, rows = plans[p]
+        fd, offset, shape = files[names[j]]
+        if shape != out.shape[1:]:
+            raise DataError(f"{names[j]}: packed array shaped otherwise than its index")
         k = symmetries[j]
-        target = out[j] if k == 0 else scratch
-        if shp != shape or os.preadv(fd, [target], offset + rows[j] * nbytes) != nbytes:
-            raise DataError(f"{names[j]}: packed array shorter or shaped otherwise than its index")
         if k:
-            np.copyto(out[j], views[k])
+            if shape not in scratch:
+                buffer = np.empty(shape, dtype=np.float32)
+                scratch[shape] = [view(buffer) for view in DIHEDRAL_VIEWS]
+            target = scratch[shape][0]
+        else:
+            target = out[j]
+        nbytes = target.nbytes
+        if os.preadv(fd, [target], offset + rows[j] * nbytes) != nbytes:
+            raise DataError(f"{names[j]}: packed array shorter than its index")
+        if k:
+            np.copyto(out[j], scratch[shape][k])
 
 
 def _vanished(filename: str) -> DataError:
