@@ -198,10 +198,10 @@ class _Reader:
 
     Packed arrays are read with ``os.preadv`` straight into the batch buffer:
     one system call per image, no page-table faults on first touch (which
-    cost a memory map about as much as the copy itself). The batch is split
-    between `threads` threads (``os.preadv`` and NumPy copies release the
-    GIL). File descriptors and the thread pool are made lazily, once per
-    process, and never pickled into workers.
+    cost a memory map about as much as the copy itself). Several threads
+    share a batch's images (``os.preadv`` and NumPy copies release the GIL).
+    File descriptors and the thread pool are made lazily, once per process,
+    and never pickled into workers.
     """
 
     def __init__(self, index: _Index) -> None:
