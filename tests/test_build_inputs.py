@@ -52,6 +52,8 @@ def test_missing_cell_and_level_file(release: Path, tmp_path: Path) -> None:
     _expect_error(release, tmp_path / "o1", r"Cell_007: cell 7 not found", test_cells="5-7")
     (release / "Cell_004" / "RawSIMData_level_03.mrc").unlink()
     _expect_error(release, tmp_path / "o2", r"Cell_004/RawSIMData_level_03\.mrc: file not found")
+    (release / "Cell_004" / "RawSIMData_level_03.mrc").mkdir()  # a folder where a file should be
+    _expect_error(release, tmp_path / "o3", r"Cell_004/RawSIMData_level_03\.mrc: unreadable")
 
 
 def test_truncated_mrc(release: Path, tmp_path: Path) -> None:

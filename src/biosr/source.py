@@ -144,6 +144,8 @@ def open_source(source: str | os.PathLike[str], cells: tuple[int, ...]) -> Sourc
                     head = fh.read(HEADER_BYTES)
             except FileNotFoundError:
                 raise DataError(f"{file}: file not found (cell {cell})") from None
+            except OSError as exc:
+                raise DataError(f"{file}: unreadable ({exc.strerror})") from None
             name = file.relative_to(folder).as_posix()
             entry[key] = (name, _check_header(head, size, str(file)))
             digest.update(f"{name}:{size}:".encode() + head)
