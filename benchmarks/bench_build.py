@@ -24,9 +24,9 @@ import numpy as np
 from scipy import ndimage
 
 from biosr import layout
-from biosr.build import build
+from biosr.build.builder import build
+from biosr.dataset.verify import verify
 from biosr.io.mrc import write_mrc
-from biosr.verify import verify
 
 
 def stand_in_release(root: Path, cells: int, size: int, seed: int = 0) -> Path:

@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from biosr.losses import sr_loss
-from biosr.models import count_parameters
-from biosr.models.dfcan import DFCAN
+from biosr.learn.losses import sr_loss
+from biosr.learn.models import count_parameters
+from biosr.learn.models.dfcan import DFCAN
 
 MODES = ("fp32", "bf16", "compile")
 

@@ -8,7 +8,7 @@ training and 22 validation pairs, 2 test targets x 9 levels, 884 files of
 random float32 128 x 128 TIFFs, which do not compress, so git's packs are
 close to the raw bytes). It is served over ``file://`` so that git uses its
 real transport (``uploadpack.allowFilter``), then fetched twice into fresh
-folders with :func:`biosr.download.fetch`: ``splits=["test"]`` and all
+folders with :func:`biosr.acquire.download.fetch`: ``splits=["test"]`` and all
 splits. For each it prints the bytes git received (the packs in
 ``.git/objects/pack``: a fetch stores them as received), the files checked
 out and the wall time. Nothing touches the network.
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from biosr import layout
-from biosr.download import fetch
+from biosr.acquire.download import fetch
 from biosr.io.tiff import write_tiff
 
 

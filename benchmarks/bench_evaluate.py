@@ -2,7 +2,7 @@
 
 Run by hand: ``python benchmarks/bench_evaluate.py [--workers 2] [--keep DIR]``.
 Writes a published-size test split of smooth random images and a prediction
-folder (the ``wf`` baseline), then times :func:`biosr.evaluate.evaluate`
+folder (the ``wf`` baseline), then times :func:`biosr.evaluate.evaluation.evaluate`
 (tables only, then with plots, montage and HTML). Prints the figures.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 from scipy import ndimage
 
 from biosr import layout
-from biosr.baselines import run_baseline
-from biosr.evaluate import evaluate
+from biosr.evaluate.baselines import run_baseline
+from biosr.evaluate.evaluation import evaluate
 from biosr.io.tiff import write_tiff
 
 

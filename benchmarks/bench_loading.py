@@ -89,15 +89,15 @@ def throughput(
 ) -> float:
     """Pairs/s over up to `max_batches` shuffled batches of BATCH (after the first batch).
 
-    `threads` is :class:`biosr.data.BioSR`'s: threads reading a packed batch
+    `threads` is :class:`biosr.learn.data.BioSR`'s: threads reading a packed batch
     (None: ``torch.get_num_threads()``, which is 1 inside workers).
     """
     import torch
     from torch.utils.data import DataLoader
 
-    from biosr.data import BioSR
-    from biosr.data import collate as fast_collate
-    from biosr.transforms import Dihedral
+    from biosr.learn.data import BioSR
+    from biosr.learn.data import collate as fast_collate
+    from biosr.learn.transforms import Dihedral
 
     ds = BioSR(root, "training", transforms=Dihedral(), cache=cache, seed=0, threads=threads)
     assert ds.packed == (cache == "packed")
@@ -129,7 +129,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from biosr import layout
-    from biosr.pack import pack
+    from biosr.dataset.pack import pack
 
     print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
     t0 = time.perf_counter()

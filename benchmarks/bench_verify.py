@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from biosr import layout
+from biosr.dataset.verify import verify
 from biosr.io.tiff import write_tiff
-from biosr.verify import verify
 
 
 def make_copy(root: Path, pairs: int) -> Path:

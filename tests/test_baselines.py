@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from scipy.signal import fftconvolve
 
-from biosr import baselines, layout
+from biosr import layout
 from biosr.cli import main
 from biosr.errors import BiosrError
-from biosr.evaluate import evaluate
+from biosr.evaluate import baselines
+from biosr.evaluate.evaluation import evaluate
 from biosr.io.tiff import read_pixel_size_nm, read_tiff
-from biosr.simulate.optics import widefield_psf
+from biosr.optics import widefield_psf
 from conftest import make_dataset
 
 

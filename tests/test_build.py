@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-import biosr.build
-from biosr import layout, protocol
-from biosr.build import build, counts, resolve_params
+import biosr.build.builder
+from biosr import layout
+from biosr.build import protocol
+from biosr.build.builder import build, counts, resolve_params
+from biosr.dataset.manifest import read_card, read_manifest
+from biosr.dataset.verify import verify
 from biosr.errors import DataError
 from biosr.io.tiff import read_tiff
-from biosr.manifest import read_card, read_manifest
-from biosr.verify import verify
 from build_release import WF_SIGMA, make_release
 
 TESTS = Path(__file__).resolve().parent
@@ -91,7 +92,7 @@ def test_small_preset_end_to_end_passes_deep_verify(built: Path) -> None:
 
 def test_simulated_release_end_to_end(tmp_path: Path) -> None:
     """The simulator's raw release, built with 2 workers: deep verify passes, pairs aligned."""
-    from biosr.simulate.optics import psf_fwhm_nm
+    from biosr.optics import psf_fwhm_nm
     from biosr.simulate.release import simulate_release
 
     release = simulate_release(tmp_path / "rel", cells=6, size=192, seed=0, workers=1)
@@ -159,7 +160,7 @@ def test_same_result_for_any_worker_count(built: Path, release: Path, tmp_path: 
 
 def _interrupted_build(release: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Build the small preset with cell 3 failing; return the cells attempted."""
-    real_cell = biosr.build.build_cell
+    real_cell = biosr.build.builder.build_cell
     calls: list[int] = []
 
     def failing(task):
@@ -168,7 +169,7 @@ def _interrupted_build(release: Path, out: Path, monkeypatch: pytest.MonkeyPatch
             raise OSError("injected failure")
         return real_cell(task)
 
-    monkeypatch.setattr(biosr.build, "build_cell", failing)
+    monkeypatch.setattr(biosr.build.builder, "build_cell", failing)
     with pytest.raises(OSError, match="injected"):
         build(release, out, preset="small", seed=7)
     return calls
@@ -184,9 +185,9 @@ def test_resume_after_failure_skips_done_cells(
     assert calls == [1, 2, 3]  # validate cell 1, training 2, then 3 fails
     calls.clear()
     monkeypatch.undo()
-    real_cell = biosr.build.build_cell
+    real_cell = biosr.build.builder.build_cell
     monkeypatch.setattr(
-        biosr.build, "build_cell", lambda task: calls.append(task.cell) or real_cell(task)
+        biosr.build.builder, "build_cell", lambda task: calls.append(task.cell) or real_cell(task)
     )
     build(release, tmp_path, preset="small", seed=7)
     assert calls == [3, 4, 5, 6]
@@ -195,7 +196,7 @@ def test_resume_after_failure_skips_done_cells(
 
 _SLOW_BUILD = """
 import sys, time
-import biosr.build as b
+import biosr.build.builder as b
 real = b.build_cell
 def slow(task):
     rows = real(task)
@@ -274,7 +275,7 @@ def test_simulate_overwrite_after_interrupted_build_is_not_resumed(
 
 def test_info_shows_a_short_source_line(built: Path) -> None:
     """A build's card records its source as a dict; info shows its path and kind only."""
-    from biosr.info import dataset_info, format_info
+    from biosr.dataset.info import dataset_info, format_info
 
     text = format_info(dataset_info(built, sample=1))
     line = next(x for x in text.splitlines() if x.startswith("card:"))

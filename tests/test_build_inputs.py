@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from biosr import layout, protocol
-from biosr.build import build
+from biosr import layout
+from biosr.build import protocol
+from biosr.build.builder import build
+from biosr.build.source import open_source, parse_cells
 from biosr.cli import main
 from biosr.errors import BiosrError, DataError
 from biosr.io.mrc import read_mrc, write_mrc
-from biosr.source import open_source, parse_cells
 from build_release import make_release
 
 SMALL = {"training_crops": 1, "validate_crops": 1, "test_crops": 1, "flips": 1}

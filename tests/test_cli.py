@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from biosr.cli import build_parser, main
-from biosr.info import dataset_info
+from biosr.dataset.info import dataset_info
 
 
 def _subcommands() -> list[str]:

@@ -9,12 +9,12 @@ import torch
 from torch.utils.data import DataLoader, default_collate
 
 from biosr import layout
-from biosr.data import BioSR, EpochSampler, Sample, collate, load_arrays
-from biosr.data import TestSample as _TestSample
+from biosr.dataset.pack import pack
 from biosr.errors import DataError
 from biosr.io.tiff import write_tiff
-from biosr.pack import pack
-from biosr.transforms import Compose, Dihedral, RandomCrop, dihedral, normalize
+from biosr.learn.data import BioSR, EpochSampler, Sample, collate, load_arrays
+from biosr.learn.data import TestSample as _TestSample
+from biosr.learn.transforms import Compose, Dihedral, RandomCrop, dihedral, normalize
 from conftest import make_dataset
 
 COUNTS = {"training": 4, "validate": 2, "test": 3}
@@ -100,7 +100,7 @@ def test_errors_list_valid_values(data2x, tmp_path):
 
 
 def test_download_true_fetches_missing_split(tmp_path, monkeypatch):
-    import biosr.download
+    import biosr.acquire.download
 
     calls = []
 
@@ -108,7 +108,7 @@ def test_download_true_fetches_missing_split(tmp_path, monkeypatch):
         calls.append(splits)
         return make_dataset(root, {"validate": 2}, size=8)
 
-    monkeypatch.setattr(biosr.download, "download", fake)
+    monkeypatch.setattr(biosr.acquire.download, "download", fake)
     ds = BioSR(tmp_path / "new", "validate", download=True)
     assert len(ds) == 2 and calls == [["validate"]]
     BioSR(tmp_path / "new", "validate", download=True)
@@ -282,7 +282,7 @@ def test_distributed_sampler_two_processes_cover_every_item_once(packed, tmp_pat
 
 
 def test_datamodule(packed):
-    from biosr.datamodule import BioSRDataModule
+    from biosr.learn.datamodule import BioSRDataModule
 
     dm = BioSRDataModule(packed, batch_size=2, crop=4, test_level=3, seed=1, pin_memory=False)
     dm.setup("fit")
@@ -326,7 +326,7 @@ def test_epoch_sampler_order_depends_only_on_seed_and_epoch_and_skips_once(packe
 
 @pytest.mark.parametrize("cache", ["files", "auto"])
 def test_datamodule_rejects_a_crop_below_1_or_larger_than_the_patches(packed, cache):
-    from biosr.datamodule import BioSRDataModule
+    from biosr.learn.datamodule import BioSRDataModule
 
     for bad in (0, -3):
         with pytest.raises(DataError, match="crop must be at least 1"):
@@ -345,7 +345,7 @@ def test_load_arrays_does_not_import_torch(packed):
     import sys
 
     code = (
-        "import sys, biosr.data as d\n"
+        "import sys, biosr.learn.data as d\n"
         f"wf, gt = d.load_arrays({str(packed)!r}, 'validate')\n"
         "assert wf.shape == (2, 8, 8) and gt.shape == (2, 8, 8)\n"
         "print('torch' in sys.modules)\n"
@@ -368,7 +368,7 @@ def test_files_of_another_shape_are_named_by_path(tmp_path):
 def test_datamodule_under_ddp_passes_a_sampler_that_advances_the_dataset_epoch(packed):
     from types import SimpleNamespace
 
-    from biosr.datamodule import BioSRDataModule, EpochDistributedSampler
+    from biosr.learn.datamodule import BioSRDataModule, EpochDistributedSampler
 
     dm = BioSRDataModule(packed, batch_size=1, seed=4, pin_memory=False)
     dm.setup("fit")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from biosr import layout
+from biosr.acquire.download import download, fetch
 from biosr.cli import main
-from biosr.download import download, fetch
+from biosr.dataset.manifest import card_base, file_row, write_card, write_manifest
 from biosr.errors import BiosrError
-from biosr.manifest import card_base, file_row, write_card, write_manifest
 from conftest import make_dataset
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="system git not installed")
@@ -172,7 +172,7 @@ def test_dataset_download_true_uses_the_mirror_variable(
     tmp_path: Path, repo: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("torch")
-    from biosr.data import BioSR
+    from biosr.learn.data import BioSR
 
     monkeypatch.setenv("BIOSR_GIT_URL", repo)
     data = BioSR(tmp_path / "d", split="test", level=3, download=True)

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-import biosr.download as download_module
+import biosr.acquire.download as download_module
 from biosr import layout
+from biosr.acquire.archive import extract
+from biosr.acquire.download import download, fetch
+from biosr.acquire.http import UnreachableError, part_file
+from biosr.acquire.http import fetch as fetch_url
 from biosr.cli import main
-from biosr.download import download, fetch
 from biosr.errors import BiosrError, DataError
-from biosr.extract import extract
-from biosr.fetch_http import UnreachableError, part_file
-from biosr.fetch_http import fetch as fetch_url
 from conftest import make_dataset
 
 # --------------------------------------------------------------------------- #
@@ -249,18 +249,18 @@ def _mirror_tar_gz(tmp_path: Path) -> Path:
 
 
 def test_archive_is_listed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import biosr.extract
+    import biosr.acquire.archive
 
     archive = _mirror_tar_gz(tmp_path)
     calls = {"members": 0, "archive_kind": 0}
     for name in calls:
-        real = getattr(biosr.extract, name)
+        real = getattr(biosr.acquire.archive, name)
 
         def spy(*args: object, _real=real, _name=name, **kw: object) -> object:
             calls[_name] += 1
             return _real(*args, **kw)
 
-        monkeypatch.setattr(biosr.extract, name, spy)
+        monkeypatch.setattr(biosr.acquire.archive, name, spy)
     download(tmp_path / "root", source=str(archive), splits=["test"])
     assert calls == {"members": 1, "archive_kind": 1}  # not relisted by extract nor its opener
 

@@ -15,7 +15,7 @@ import pytest
 from biosr import layout
 from biosr.cli import main
 from biosr.errors import BiosrError, DataError
-from biosr.evaluate import evaluate, parse_prediction_specs
+from biosr.evaluate.evaluation import evaluate, parse_prediction_specs
 from biosr.io.tiff import write_tiff
 from conftest import make_dataset
 
@@ -160,7 +160,7 @@ def test_plots_montage_and_html(data, tmp_path):
 def test_progress_bar_imports_tqdm_only_when_drawn():
     """tqdm costs every command ~35 ms to import: only a drawn bar imports it."""
     code = (
-        "import sys; from biosr._progress import bar; import biosr.evaluate; "
+        "import sys; from biosr._progress import bar; import biosr.evaluate.evaluation; "
         "assert list(bar([1, 2], enabled=False)) == [1, 2]; "
         "assert 'tqdm' not in sys.modules, 'tqdm imported'; "
         "assert list(bar([1, 2], enabled=True)) == [1, 2]; "

@@ -13,8 +13,8 @@ from skimage.metrics import (
     structural_similarity,
 )
 
-from biosr import metrics, scoring
-from biosr.simulate.optics import AIRY_FWHM, psf_fwhm_nm, widefield_psf
+from biosr.evaluate import metrics, scoring
+from biosr.optics import AIRY_FWHM, psf_fwhm_nm, widefield_psf
 
 
 def _pairs(n: int = 3, size: int = 64):

@@ -7,8 +7,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs torch: pip install biosr[ml]")
 
 from biosr.errors import BiosrError  # noqa: E402
-from biosr.models import build_model, count_parameters  # noqa: E402
-from biosr.models.dfcan import DFCAN, FourierChannelAttention  # noqa: E402
+from biosr.learn.models import build_model, count_parameters  # noqa: E402
+from biosr.learn.models.dfcan import DFCAN, FourierChannelAttention  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["dfcan", "unet"])

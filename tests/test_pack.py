@@ -11,10 +11,10 @@ import tifffile
 
 from biosr import layout
 from biosr.cli import main
-from biosr.data import BioSR, load_arrays
+from biosr.dataset.pack import groups, pack, pack_dir, status
 from biosr.errors import DataError
 from biosr.io.tiff import write_tiff
-from biosr.pack import groups, pack, pack_dir, status
+from biosr.learn.data import BioSR, load_arrays
 from conftest import make_dataset
 
 COUNTS = {"training": 3, "validate": 2, "test": 2}
@@ -88,7 +88,7 @@ def test_stale_cache_detected_and_rebuilt(small):
 
 def test_interrupted_write_leaves_no_final_array(small, monkeypatch):
     root, base = small
-    import biosr.pack as pk
+    import biosr.dataset.pack as pk
 
     calls = {"n": 0}
     real = pk.read_tiff
@@ -142,7 +142,7 @@ def test_packed_test_split_missing_gt_names_the_path(tmp_path):
 
 
 def test_each_source_file_is_statted_once_per_check(small, monkeypatch):
-    import biosr.pack as pk
+    import biosr.dataset.pack as pk
 
     root, _ = small
     statted = []

@@ -15,8 +15,8 @@ from scipy import ndimage  # noqa: E402
 from biosr import layout  # noqa: E402
 from biosr.errors import BiosrError, DataError  # noqa: E402
 from biosr.io.tiff import read_pixel_size_nm, read_tiff, write_tiff  # noqa: E402
-from biosr.models import build_model  # noqa: E402
-from biosr.predict import (  # noqa: E402
+from biosr.learn.models import build_model  # noqa: E402
+from biosr.learn.predict import (  # noqa: E402
     _ramp,
     load_model,
     normalize_image,
@@ -24,7 +24,7 @@ from biosr.predict import (  # noqa: E402
     predict,
     predict_image,
 )
-from biosr.train import SRModule  # noqa: E402
+from biosr.learn.train import SRModule  # noqa: E402
 from conftest import make_dataset  # noqa: E402
 
 BORDER = 32  # compare away from the image's own borders

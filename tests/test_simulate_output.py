@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from biosr import layout, verify
+from biosr import layout
 from biosr.cli import main
+from biosr.dataset import verify
+from biosr.dataset.manifest import read_card, read_manifest
 from biosr.errors import BiosrError
 from biosr.io.mrc import read_header, read_mrc
 from biosr.io.tiff import read_tiff
-from biosr.manifest import read_card, read_manifest
 from biosr.simulate import PRESETS, simulate_patches, simulate_release
 
 

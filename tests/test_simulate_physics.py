@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biosr import layout
-from biosr.simulate import camera, field, imaging, optics, specimen
+from biosr import layout, optics
+from biosr.simulate import camera, field, imaging, specimen
 
 SIZE = 128
 

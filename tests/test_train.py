@@ -18,8 +18,8 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 from biosr import layout  # noqa: E402
 from biosr.errors import BiosrError  # noqa: E402
 from biosr.io.tiff import read_tiff, write_tiff  # noqa: E402
-from biosr.losses import sr_loss  # noqa: E402
-from biosr.train import SRModule, train  # noqa: E402
+from biosr.learn.losses import sr_loss  # noqa: E402
+from biosr.learn.train import SRModule, train  # noqa: E402
 
 SIZE = 32
 UNET = {"base": 8, "depth": 2}

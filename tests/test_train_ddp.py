@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs torch: pip install biosr[ml]")
 pytest.importorskip("lightning", reason="needs lightning: pip install biosr[ml]")
 
-from biosr.predict import load_model  # noqa: E402
+from biosr.learn.predict import load_model  # noqa: E402
 from test_train import write_learnable_dataset  # noqa: E402
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biosr.transforms import (
+from biosr.learn.transforms import (
     Compose,
     Dihedral,
     Normalize,
@@ -138,7 +138,7 @@ def test_gt_scale():
 
 
 def test_dihedral_table_equals_rot90_then_mirror_with_leading_axes():
-    from biosr.transforms import DIHEDRAL_VIEWS
+    from biosr.learn.transforms import DIHEDRAL_VIEWS
 
     a = np.arange(2 * 3 * 4 * 4).reshape(2, 3, 4, 4)
     for k, view in enumerate(DIHEDRAL_VIEWS):

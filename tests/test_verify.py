@@ -9,9 +9,9 @@ import pytest
 
 from biosr import layout
 from biosr.cli import main
+from biosr.dataset.manifest import card_base, file_row, write_card, write_manifest
+from biosr.dataset.verify import format_report, verify
 from biosr.io.tiff import write_tiff
-from biosr.manifest import card_base, file_row, write_card, write_manifest
-from biosr.verify import format_report, verify
 from conftest import make_dataset
 
 

@@ -46,7 +46,7 @@ def _add_cite(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_cite(args: argparse.Namespace) -> int:
-    from biosr.citation import citation_text
+    from biosr.dataset.citation import citation_text
 
     print(citation_text(), end="")
     return EXIT_OK
@@ -70,7 +70,7 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
 def _run_info(args: argparse.Namespace) -> int:
     import json
 
-    from biosr.info import dataset_info, format_info
+    from biosr.dataset.info import dataset_info, format_info
 
     info = dataset_info(args.root, sample=args.sample)
     print(json.dumps(info, indent=2) if args.json else format_info(info))
@@ -112,7 +112,7 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    from biosr.verify import format_report, verify
+    from biosr.dataset.verify import format_report, verify
 
     report = verify(
         args.root,
@@ -181,7 +181,7 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_build(args: argparse.Namespace) -> int:
-    from biosr.build import build
+    from biosr.build.builder import build
 
     options = {
         name: getattr(args, name)
@@ -247,7 +247,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from biosr.evaluate import evaluate, parse_prediction_specs
+    from biosr.evaluate.evaluation import evaluate, parse_prediction_specs
 
     results = evaluate(
         args.data,
@@ -265,7 +265,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _add_baseline(sub: argparse._SubParsersAction) -> None:
-    from biosr.baselines import BASELINES, RL_ITERATIONS
+    from biosr.evaluate.baselines import BASELINES, RL_ITERATIONS
 
     p = sub.add_parser(
         "baseline",
@@ -291,7 +291,7 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_baseline(args: argparse.Namespace) -> int:
-    from biosr.baselines import run_baseline
+    from biosr.evaluate.baselines import run_baseline
 
     out = run_baseline(
         args.name,
@@ -360,8 +360,8 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_download(args: argparse.Namespace) -> int:
-    from biosr.download import fetch
-    from biosr.verify import format_report
+    from biosr.acquire.download import fetch
+    from biosr.dataset.verify import format_report
 
     got = fetch(
         args.root,
@@ -395,7 +395,7 @@ def _add_pack(sub: argparse._SubParsersAction) -> None:
         description="Write each split (and test level) of a dataset copy into one "
         f"memory-mappable .npy plus an index JSON, under {layout.PACK_DIR}/ in the "
         "Microtubules folder. Fresh groups are kept; groups whose source files changed "
-        "(size or mtime) are rebuilt. biosr.data.BioSR then reads them (cache='auto').",
+        "(size or mtime) are rebuilt. biosr.learn.data.BioSR then reads them (cache='auto').",
     )
     p.add_argument("root", type=Path, help="folder containing BioSR/, or the Microtubules folder")
     p.add_argument(
@@ -416,7 +416,7 @@ def _add_pack(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_pack(args: argparse.Namespace) -> int:
-    from biosr.pack import pack, status
+    from biosr.dataset.pack import pack, status
 
     if args.status:
         for group, state in status(args.root, args.splits, args.level).items():
@@ -500,7 +500,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from biosr.train import train
+    from biosr.learn.train import train
 
     result = train(
         args.data,
@@ -567,7 +567,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from biosr.predict import predict
+    from biosr.learn.predict import predict
 
     out = predict(
         args.checkpoint,

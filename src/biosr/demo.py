@@ -2,11 +2,11 @@
 
 :func:`run_demo` needs no data and no network: it simulates a small raw
 release (:func:`biosr.simulate.simulate_release`), cuts it into patches with
-the authors' protocol (:func:`biosr.build.build`), trains a U-Net for a few
-minutes on CPU (:func:`biosr.train.train`), predicts the test split
-(:func:`biosr.predict.predict`), runs the widefield and Richardson-Lucy
-baselines (:func:`biosr.baselines.run_baseline`), scores everything
-(:func:`biosr.evaluate.evaluate`) and writes an HTML report. Every stage is
+the authors' protocol (:func:`biosr.build.builder.build`), trains a U-Net for a few
+minutes on CPU (:func:`biosr.learn.train.train`), predicts the test split
+(:func:`biosr.learn.predict.predict`), runs the widefield and Richardson-Lucy
+baselines (:func:`biosr.evaluate.baselines.run_baseline`), scores everything
+(:func:`biosr.evaluate.evaluation.evaluate`) and writes an HTML report. Every stage is
 seeded from one seed, so a run is reproducible; stages announce themselves
 through a callback (the CLI prints them).
 """
@@ -75,7 +75,7 @@ class DemoResult(NamedTuple):
         The U-Net's best checkpoint.
     report : Path
         ``report/report.html``.
-    results : biosr.evaluate.Results
+    results : biosr.evaluate.evaluation.Results
         All scores.
     table : str
         Per-level PSNR and SSIM of every method, as plain text.
@@ -163,12 +163,12 @@ def run_demo(
     -------
     DemoResult
     """
-    from biosr.baselines import run_baseline
-    from biosr.build import build
-    from biosr.evaluate import evaluate, write_outputs
-    from biosr.predict import predict
+    from biosr.build.builder import build
+    from biosr.evaluate.baselines import run_baseline
+    from biosr.evaluate.evaluation import evaluate, write_outputs
+    from biosr.learn.predict import predict
+    from biosr.learn.train import available_cores, train
     from biosr.simulate import simulate_release
-    from biosr.train import available_cores, train
 
     if config not in CONFIGS:
         raise BiosrError(f"unknown demo config {config!r}; valid: {', '.join(CONFIGS)}")

@@ -340,7 +340,7 @@ def pairs(
         If given, enumerate indices ``1..count`` without looking at the disk
         (for writers). Otherwise the validly named input files present on disk
         are enumerated; their targets may or may not exist
-        (:func:`biosr.verify.verify` reports which).
+        (:func:`biosr.dataset.verify.verify` reports which).
 
     Returns
     -------

@@ -3,7 +3,7 @@
 The pieces, each usable alone:
 
 - :mod:`~biosr.simulate.specimen`: worm-like-chain microtubules over a cell;
-- :mod:`~biosr.simulate.optics`: the Airy widefield PSF/OTF and its FWHM;
+- :mod:`~biosr.optics`: the Airy widefield PSF/OTF and its FWHM;
 - :mod:`~biosr.simulate.imaging`: raw SIM frames, widefield and SIM-resolution GT;
 - :mod:`~biosr.simulate.camera`: Poisson, offset, gain, read noise, uint16;
 - :mod:`~biosr.simulate.release` and :mod:`~biosr.simulate.patches`: the two output formats;

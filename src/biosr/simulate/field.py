@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from biosr import produce
+from biosr.build import produce
 from biosr.simulate import camera, imaging, specimen
 
 #: Children of a cell's SeedSequence, by purpose.

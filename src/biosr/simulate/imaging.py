@@ -32,8 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.fft
 
-from biosr import layout
-from biosr.simulate import optics
+from biosr import layout, optics
 from biosr.simulate.specimen import (
     FILAMENT_WIDTH_NM,
     STEP_NM,

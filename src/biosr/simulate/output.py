@@ -9,7 +9,8 @@ from biosr import layout
 
 def physics() -> dict[str, Any]:
     """Every physical parameter of the simulation, for the dataset card."""
-    from biosr.simulate import camera, imaging, optics, specimen
+    from biosr import optics
+    from biosr.simulate import camera, imaging, specimen
 
     return {
         "pixel_size_wf_nm": layout.PIXEL_SIZE_WF_NM,

@@ -28,11 +28,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from biosr import layout, produce, protocol
+from biosr import layout
 from biosr._progress import bar
+from biosr.build import produce, protocol
+from biosr.dataset.manifest import card_base, file_row, write_card, write_manifest
 from biosr.errors import BiosrError
 from biosr.io.tiff import write_tiff
-from biosr.manifest import card_base, file_row, write_card, write_manifest
 from biosr.simulate import camera, output
 from biosr.simulate.field import CROPS, NOISE, cell_seeds, simulate_field
 from biosr.simulate.imaging import bin2

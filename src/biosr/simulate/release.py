@@ -6,7 +6,7 @@ Each cell gets 9 raw SIM stacks (one per signal level, uint16, 9 frames of
 reconstruction at 31.3 nm (``SIM_gt.mrc``, ``2 size``), in photons per GT
 pixel at the high-SNR level (flux-conserving: it sums to the WF's sum). The
 noise-free frames are computed once per cell; each stack draws its own noise.
-This is the input the builder (:func:`biosr.build.build`) consumes.
+This is the input the builder (:func:`biosr.build.builder.build`) consumes.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from biosr import layout, produce
+from biosr import layout
 from biosr._progress import bar
+from biosr.build import produce
+from biosr.dataset.manifest import card_base, write_card
 from biosr.errors import BiosrError
 from biosr.io.mrc import write_mrc
-from biosr.manifest import card_base, write_card
 from biosr.simulate import camera, output
 from biosr.simulate.field import NOISE, cell_seeds, simulate_field
 

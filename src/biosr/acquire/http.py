@@ -1,7 +1,7 @@
 """Download one file over HTTP(S): resumable, retried, checksummed, never half-written.
 
 What is hand-written here and why: pooch (used for hashes, see
-:func:`check_hash`, and for DOI resolution in :mod:`biosr.download`) restarts
+:func:`check_hash`, and for DOI resolution in :mod:`biosr.acquire.download`) restarts
 an interrupted download from zero and keeps no partial file. For a multi-GB
 archive on a flaky link that is the difference between finishing and not, so
 this module adds what pooch lacks:

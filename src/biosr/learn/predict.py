@@ -61,7 +61,7 @@ def load_model(checkpoint: str | os.PathLike[str], *, device: str = "cpu") -> Lo
     Parameters
     ----------
     checkpoint : path-like
-        A ``.ckpt`` file written by :func:`biosr.train.train`. It is unpickled:
+        A ``.ckpt`` file written by :func:`biosr.learn.train.train`. It is unpickled:
         load only checkpoints you trust.
     device : str
         Torch device for the network.
@@ -77,7 +77,7 @@ def load_model(checkpoint: str | os.PathLike[str], *, device: str = "cpu") -> Lo
     """
     import torch
 
-    from biosr.models import build_model
+    from biosr.learn.models import build_model
 
     path = Path(checkpoint)
     if not path.is_file():
@@ -283,7 +283,7 @@ def predict(
     Parameters
     ----------
     checkpoint : path-like
-        Checkpoint from :func:`biosr.train.train`.
+        Checkpoint from :func:`biosr.learn.train.train`.
     source : path-like
         A TIFF, a folder of TIFFs (mirrored), or a dataset root (its
         ``split``'s inputs; for ``test`` the output mirrors ``test_wf``, so

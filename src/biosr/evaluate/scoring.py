@@ -1,7 +1,7 @@
 """Evaluation protocols: how a prediction and its GT are normalised before they are scored.
 
 PSNR and friends are only comparable under one stated protocol, so every
-output of :mod:`biosr.evaluate` names the protocol and the data range. Two:
+output of :mod:`biosr.evaluate.evaluation` names the protocol and the data range. Two:
 
 ``dlsr`` (default)
     As the BioSR authors scored (DL-SR ``prctile_norm(x, 0, 100)``): GT and
@@ -14,7 +14,7 @@ output of :mod:`biosr.evaluate` names the protocol and the data range. Two:
     change of the prediction.
 
 (Named ``scoring`` rather than ``protocols`` so as not to be mistaken for
-:mod:`biosr.protocol`, the builder's DL-SR patch protocol.) The
+:mod:`biosr.build.protocol`, the builder's DL-SR patch protocol.) The
 resolution estimate is computed on the normalised prediction; decorrelation
 analysis is invariant to scale and offset, so every protocol gives the same.
 """
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from biosr import metrics
-from biosr.transforms import PERCENTILES
+from biosr.evaluate import metrics
+from biosr.learn.transforms import PERCENTILES
 
 #: Known protocol names, default first.
 PROTOCOLS: tuple[str, ...] = ("dlsr", "care")
@@ -112,7 +112,7 @@ def normalize_pair(
 def score_pair(
     gt: np.ndarray, pred: np.ndarray, *, protocol: str = "dlsr", pixel_size_nm: float
 ) -> dict[str, float]:
-    """Every metric of :data:`biosr.metrics.METRICS` for one pair under `protocol`.
+    """Every metric of :data:`biosr.evaluate.metrics.METRICS` for one pair under `protocol`.
 
     Parameters
     ----------

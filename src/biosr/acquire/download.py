@@ -1,12 +1,12 @@
 """Get the BioSR Microtubules data: the published copy (git), the original release, or a mirror.
 
-Three sources, one call (:func:`download`), and :func:`biosr.verify.verify`
+Three sources, one call (:func:`download`), and :func:`biosr.dataset.verify.verify`
 on whatever arrived:
 
 ``"git"`` (default)
     The published copy, :data:`GIT_URL`, by partial shallow clone with a
     sparse checkout of only the requested splits' folders
-    (:mod:`biosr.fetch_git`): ``splits=["test"]`` transfers only the test
+    (:mod:`biosr.acquire.git`): ``splits=["test"]`` transfers only the test
     files (~100 MB of ~11.8 GB). Re-running resumes or completes.
 ``"figshare"``
     The original release archive ``Microtubules.zip`` of DOI
@@ -16,11 +16,11 @@ on whatever arrived:
     third-party MD5 used only when figshare gives none.
 a URL or a local path
     Of a zip or tar archive of the layout (any mirror). Downloaded, checked
-    against ``known_hash`` when given, then extracted safely (:mod:`biosr.extract`)
+    against ``known_hash`` when given, then extracted safely (:mod:`biosr.acquire.archive`)
     under ``ROOT/BioSR/Microtubules`` whatever folder wraps it inside.
 
 What pooch does here: DOI resolution, the hash registry format
-(``"md5:HEX"``) and hashing. What is hand-written (:mod:`biosr.fetch_http`):
+(``"md5:HEX"``) and hashing. What is hand-written (:mod:`biosr.acquire.http`):
 the download itself, because pooch cannot resume an interrupted transfer;
 HTTP Range resume, retries with back-off, the HTML-page check, and the
 rename-after-checksum. Nothing here prints.
@@ -34,9 +34,10 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
-from biosr import fetch_http, layout
+from biosr import layout
+from biosr.acquire import http as fetch_http
+from biosr.acquire.http import UnreachableError
 from biosr.errors import BiosrError, DataError
-from biosr.fetch_http import UnreachableError
 
 #: The published, preprocessed copy (the seed's only access route).
 GIT_URL = "https://github.com/DeepTrackAI/biosr_dataset"
@@ -60,7 +61,7 @@ class Downloaded(NamedTuple):
         ``"git"``, ``"figshare"``, or the URL or path used.
     revision : str
         Git commit, or the checksum that the archive matched (``"alg:hex"``), or "".
-    report : biosr.verify.Report or None
+    report : biosr.dataset.verify.Report or None
         Verification of what arrived (None for the release archive, which
         ``biosr build`` checks when it reads it).
     """
@@ -116,7 +117,7 @@ def download(
 
     Examples
     --------
-    >>> from biosr.download import download
+    >>> from biosr.acquire.download import download
     >>> download("data", splits=["test"])  # doctest: +SKIP
     PosixPath('data/BioSR/Microtubules')
     """
@@ -162,7 +163,7 @@ def fetch(
     keep_archive : bool, optional
         Keep a downloaded archive after extracting it (default: delete it).
     retries, backoff, timeout
-        HTTP retry policy, see :func:`biosr.fetch_http.fetch`.
+        HTTP retry policy, see :func:`biosr.acquire.http.fetch`.
 
     Returns
     -------
@@ -172,7 +173,7 @@ def fetch(
     wanted = _check_splits(splits)
     http = {"retries": retries, "backoff": backoff, "timeout": timeout, "progress": progress}
     if source == "git":
-        from biosr.fetch_git import check_not_lfs_pointer, sparse_fetch
+        from biosr.acquire.git import check_not_lfs_pointer, sparse_fetch
 
         if known_hash is not None:
             raise BiosrError(
@@ -248,7 +249,7 @@ def _check_splits(splits: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _verify(path: Path, splits: Sequence[str], deep: bool, progress: bool) -> Any:
-    from biosr.verify import verify
+    from biosr.dataset.verify import verify
 
     return verify(path, splits=splits, deep=deep, progress=progress)
 
@@ -266,7 +267,7 @@ def _from_archive(
     keep_archive: bool,
     http: dict[str, Any],
 ) -> Downloaded:
-    from biosr.extract import extract, members
+    from biosr.acquire.archive import extract, members
 
     if _is_url(source):
         name = PurePosixPath(urllib.parse.urlparse(source).path).name or "biosr_archive"

@@ -32,11 +32,11 @@ import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from biosr.datamodule import BioSRDataModule
 from biosr.errors import BiosrError
 from biosr.io.atomic import atomic_path
-from biosr.losses import image_scores, sr_loss, ssim
-from biosr.models import MODELS, build_model
+from biosr.learn.datamodule import BioSRDataModule
+from biosr.learn.losses import image_scores, sr_loss, ssim
+from biosr.learn.models import MODELS, build_model
 
 #: Metric that selects the best checkpoint and drives the learning-rate plateau.
 MONITOR = "val_nrmse"
@@ -79,7 +79,7 @@ class SRModule(L.LightningModule):
     ----------
     model : {'dfcan', 'unet'}
         Network name; its hyper-parameters are saved in checkpoints so that
-        :func:`biosr.predict.load_model` can rebuild it without this module.
+        :func:`biosr.learn.predict.load_model` can rebuild it without this module.
     scale : int
         Output size / input size (1 for the same-size release).
     model_options : dict, optional
@@ -347,7 +347,7 @@ def train(
     ----------
     data : path-like or LightningDataModule
         A dataset root (folder containing ``BioSR/`` or the ``Microtubules``
-        folder; loaded with :class:`biosr.datamodule.BioSRDataModule`), or a
+        folder; loaded with :class:`biosr.learn.datamodule.BioSRDataModule`), or a
         ready data module whose batches are ``(wf, gt, ...)``.
     out : path-like
         Run folder (checkpoints and logs); created if missing.

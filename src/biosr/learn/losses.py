@@ -3,7 +3,7 @@
 SSIM comes from torchmetrics (a Lightning dependency; Gaussian window 11,
 sigma 1.5, data range 1 - stated explicitly, never inferred). The loss is the
 BioSR authors' ``MSE + 0.1 * (1 - SSIM)``; the scores are what training logs
-for validation (the full evaluation lives in :mod:`biosr.metrics`).
+for validation (the full evaluation lives in :mod:`biosr.evaluate.metrics`).
 """
 
 from __future__ import annotations

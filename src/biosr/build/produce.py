@@ -1,4 +1,4 @@
-"""Shared by the dataset producers (:mod:`biosr.build`, :mod:`biosr.simulate`): what they own.
+"""Shared by the dataset producers (:mod:`biosr.build.builder`, :mod:`biosr.simulate`): what they own.
 
 Both write the published layout into a ``Microtubules`` folder. What a
 producer owns there (and so may remove on overwrite) is one list,

@@ -1,7 +1,7 @@
 """Load the dataset for deep learning: a PyTorch map-style dataset and plain NumPy arrays.
 
 :class:`BioSR` is a map-style dataset in torchvision's manner. It reads the
-packed cache (:mod:`biosr.pack`) when one is fresh, else the TIFF files, and
+packed cache (:mod:`biosr.dataset.pack`) when one is fresh, else the TIFF files, and
 loads a whole batch at once through ``__getitems__`` (which
 :class:`torch.utils.data.DataLoader` calls with the batch's indices): the
 images are read from the packed arrays with ``os.preadv`` straight into one
@@ -24,9 +24,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from biosr import layout
-from biosr import pack as _pack
+from biosr.dataset import pack as _pack
 from biosr.errors import BiosrError, DataError
-from biosr.transforms import (
+from biosr.learn.transforms import (
     DIHEDRAL_VIEWS,
     Compose,
     Dihedral,
@@ -387,15 +387,15 @@ class BioSR:
         None for training and validation.
     transforms : callable, optional
         A paired transform ``t(wf, gt, rng) -> (wf, gt)`` on NumPy batches
-        ``(N, H, W)`` (see :mod:`biosr.transforms`), applied after
-        normalisation. A leading :class:`~biosr.transforms.Dihedral` is fused
+        ``(N, H, W)`` (see :mod:`biosr.learn.transforms`), applied after
+        normalisation. A leading :class:`~biosr.learn.transforms.Dihedral` is fused
         into the copy from disk (it commutes with per-image normalisation).
     normalize : {'stored', 'minmax', 'percentile'}, optional
         Values as stored (default), per-image min-max to [0, 1], or per-image
-        percentiles (:data:`biosr.transforms.PERCENTILES`) to 0 and 1;
+        percentiles (:data:`biosr.learn.transforms.PERCENTILES`) to 0 and 1;
         applied to WF and GT separately.
     download : bool, optional
-        If the split is not on disk, fetch it with :func:`biosr.download.download`.
+        If the split is not on disk, fetch it with :func:`biosr.acquire.download.download`.
     cache : {'auto', 'packed', 'files'}, optional
         ``"auto"`` (default) reads the packed cache if it is fresh, else the
         TIFFs; ``"packed"`` builds the cache first if it is missing or stale;
@@ -431,7 +431,7 @@ class BioSR:
     Examples
     --------
     >>> from torch.utils.data import DataLoader
-    >>> from biosr.transforms import Dihedral
+    >>> from biosr.learn.transforms import Dihedral
     >>> ds = BioSR("/data", transforms=Dihedral())  # doctest: +SKIP
     >>> loader = DataLoader(ds, batch_size=64, shuffle=True, collate_fn=collate)  # doctest: +SKIP
     """
@@ -453,7 +453,9 @@ class BioSR:
         try:
             import torch  # noqa: F401
         except ImportError:  # pragma: no cover
-            raise BiosrError("biosr.data.BioSR needs PyTorch: pip install 'biosr[ml]'") from None
+            raise BiosrError(
+                "biosr.learn.data.BioSR needs PyTorch: pip install 'biosr[ml]'"
+            ) from None
         levels = _check_args(split, level, cache)
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise DataError(f"threads must be a positive integer or None, got {threads!r}")
@@ -462,7 +464,7 @@ class BioSR:
         except ValueError as exc:
             raise DataError(str(exc)) from None
         if download and not _has_pairs(root, split, levels):
-            from biosr.download import download as fetch
+            from biosr.acquire.download import download as fetch
 
             fetch(root, splits=[split], progress=progress)
         self.root = Path(root)

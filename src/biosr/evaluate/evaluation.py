@@ -5,14 +5,14 @@ A prediction folder mirrors ``test_wf``: ``DIR/level_XX/NNN.tif`` (or
 input; any method in any framework can write one. :func:`evaluate` checks
 every folder against the dataset's test pairs (missing, extra, wrongly
 shaped, non-finite files are each named), scores every valid pair with
-:func:`biosr.scoring.score_pair` in a process pool, and writes:
+:func:`biosr.evaluate.scoring.score_pair` in a process pool, and writes:
 
 * ``per_image.csv``: one row per (method, level, image) with every metric;
 * ``summary.json``: protocol, data range, and per (method, level, metric)
   mean, standard deviation and counts, plus every finding;
 * ``summary.md``: one Markdown table per metric, methods x levels;
 * ``plot_<metric>.png`` (metric vs photon count) and ``montage.png`` and
-  ``report.html`` (with ``plots=True``, via :mod:`biosr.report`).
+  ``report.html`` (with ``plots=True``, via :mod:`biosr.evaluate.report`).
 
 A level where a method has fewer valid predictions than test pairs is
 *incomplete*: its images are scored in the CSV, but it gets no mean in the
@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from biosr import __version__, layout, metrics, scoring
+from biosr import __version__, layout
 from biosr._progress import bar
 from biosr.errors import BiosrError, DataError
+from biosr.evaluate import metrics, scoring
 from biosr.io.atomic import write_text
 from biosr.io.tiff import read_tiff
 
@@ -50,7 +51,7 @@ class Results:
     Attributes
     ----------
     protocol : dict
-        :func:`biosr.scoring.describe` of the protocol used.
+        :func:`biosr.evaluate.scoring.describe` of the protocol used.
     methods : list of str
         Method names, in the order given.
     levels : list of int
@@ -218,7 +219,7 @@ def evaluate(
     out : path-like or None
         Report folder (created); None scores without writing anything.
     protocol : {'dlsr', 'care'}
-        Normalisation before scoring (see :mod:`biosr.scoring`).
+        Normalisation before scoring (see :mod:`biosr.evaluate.scoring`).
     levels : sequence of int, optional
         Levels to evaluate (default all nine).
     workers : int, optional
@@ -451,7 +452,7 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Write CSV, JSON and Markdown (and plots, montage, HTML) into `out`; return their paths.
 
-    `title` and `intro` are those of ``report.html`` (:func:`biosr.report.write_html`).
+    `title` and `intro` are those of ``report.html`` (:func:`biosr.evaluate.report.write_html`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -461,7 +462,7 @@ def write_outputs(
     write_text(files["markdown"], format_markdown(results))
     results.files.update(files)
     if plots:
-        from biosr import report
+        from biosr.evaluate import report
 
         results.files.update(report.write_plots(results, out))
         montage = report.write_montage(results, data, out, index=montage_index)

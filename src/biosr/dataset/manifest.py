@@ -130,7 +130,7 @@ def card_base(**fields: Any) -> dict[str, Any]:
     pixel sizes ...) as keyword arguments.
     """
     from biosr import __version__
-    from biosr.citation import BIBTEX, LICENCE
+    from biosr.dataset.citation import BIBTEX, LICENCE
 
     return {
         "format": "biosr-dataset-card/1",

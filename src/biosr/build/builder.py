@@ -12,7 +12,7 @@ its TIFFs atomically, then its manifest rows to ``.biosr_build/`` (the
 cell's done-marker); a re-run after an interruption skips the cells that
 have one. The final manifest and dataset card are written last, and the
 work folder removed. The protocol's array functions live in
-:mod:`biosr.protocol`, reading the release in :mod:`biosr.source`.
+:mod:`biosr.build.protocol`, reading the release in :mod:`biosr.build.source`.
 """
 
 from __future__ import annotations
@@ -28,13 +28,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from biosr import layout, produce, protocol
+from biosr import layout
+from biosr.build import produce
+from biosr.build import protocol
 from biosr._progress import bar
 from biosr.errors import BiosrError, DataError
 from biosr.io.atomic import is_part, write_text
 from biosr.io.tiff import write_tiff
-from biosr.manifest import card_base, file_row, read_card, write_card, write_manifest
-from biosr.source import GT_KEY, Source, cell_files, open_source, parse_cells, read_gt, read_level
+from biosr.dataset.manifest import card_base, file_row, read_card, write_card, write_manifest
+from biosr.build.source import GT_KEY, Source, cell_files, open_source, parse_cells, read_gt, read_level
 
 _PLAN_FILE = "plan.json"
 _SPLIT_ORDER = ("validate", "training", "test")

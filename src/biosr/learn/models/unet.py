@@ -7,7 +7,7 @@ input, so the network learns a correction of the widefield image. For
 ``scale > 1`` the input is first resized bicubically to the output grid.
 
 The network is translation equivariant for shifts that are multiples of
-``2 ** depth`` (away from borders), which :mod:`biosr.predict` uses to make
+``2 ** depth`` (away from borders), which :mod:`biosr.learn.predict` uses to make
 tiled prediction equal whole-image prediction.
 """
 
@@ -37,7 +37,7 @@ class UNet(nn.Module):
     depth : int, optional
         Number of poolings (2, as CARE's default). Input sides must be
         multiples of ``2 ** depth`` (:attr:`size_multiple`);
-        :func:`biosr.predict.predict_image` pads for you.
+        :func:`biosr.learn.predict.predict_image` pads for you.
     base : int, optional
         Channels of the first level, doubled at each level down (32).
     residual : bool, optional

@@ -1,6 +1,6 @@
 """The DL-SR patch protocol on arrays: widefield, foreground mask, crops, rotation, flips, scaling.
 
-Plain functions on numpy arrays, no files: :mod:`biosr.build` reads the
+Plain functions on numpy arrays, no files: :mod:`biosr.build.builder` reads the
 release, draws the random choices and writes the patches. Everything follows
 the authors' MATLAB scripts as described in ``DATASET_NOTES.md`` section 3.
 

@@ -1,14 +1,14 @@
-"""A Lightning ``LightningDataModule`` over :class:`biosr.data.BioSR`: one place for data options.
+"""A Lightning data module over :class:`biosr.learn.data.BioSR`: one place for data options.
 
 Training uses the training split with random symmetries of the square (and an
 optional random crop), validation the validate split as stored, testing and
-prediction the test split. Batches are :class:`biosr.data.Sample`
-``(wf, gt)`` or, for the test split, :class:`biosr.data.TestSample`
+prediction the test split. Batches are :class:`biosr.learn.data.Sample`
+``(wf, gt)`` or, for the test split, :class:`biosr.learn.data.TestSample`
 ``(wf, gt, level, index)``; both unpack as ``wf, gt = batch[0], batch[1]``.
 Under DDP the training loader gets an :class:`EpochDistributedSampler` (which
 Lightning keeps: it is a ``DistributedSampler``), so the dataset's epoch, and
 with it the random augmentation, advances every epoch; the dataset's batched
-loading and :func:`biosr.data.collate` work with it unchanged.
+loading and :func:`biosr.learn.data.collate` work with it unchanged.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from biosr.data import BioSR, EpochSampler, collate
 from biosr.errors import DataError
-from biosr.transforms import Compose, Dihedral, RandomCrop, Transform
+from biosr.learn.data import BioSR, EpochSampler, collate
+from biosr.learn.transforms import Compose, Dihedral, RandomCrop, Transform
 
 
 class EpochDistributedSampler(DistributedSampler):
@@ -55,7 +55,7 @@ class BioSRDataModule(L.LightningDataModule):
         DataLoader worker processes (default 0: load in the main process,
         which is fastest from the packed cache on a small machine).
     cache : {'auto', 'packed', 'files'}, optional
-        See :class:`biosr.data.BioSR`. Use ``"packed"`` to build the cache
+        See :class:`biosr.learn.data.BioSR`. Use ``"packed"`` to build the cache
         once before training.
     augment : bool, optional
         Random symmetry of the square per training pair (default True).
@@ -71,7 +71,7 @@ class BioSRDataModule(L.LightningDataModule):
     seed : int, optional
         Seed of shuffling and augmentation (default 0).
     download : bool, optional
-        Fetch missing splits with :func:`biosr.download.download`.
+        Fetch missing splits with :func:`biosr.acquire.download.download`.
     pin_memory : bool, optional
         Pin batches for faster host-to-GPU copies (default: when CUDA is available).
     """
@@ -170,7 +170,7 @@ class BioSRDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """Shuffled training batches (seeded), with augmentation; resumable exactly.
 
-        On one device the order comes from an :class:`~biosr.data.EpochSampler`:
+        On one device the order comes from an :class:`~biosr.learn.data.EpochSampler`:
         epoch ``e`` is one permutation of ``(seed, e)``, and a run resumed from
         a checkpoint skips the batches its restored step count says were
         trained on in that epoch, so it sees exactly the batches an

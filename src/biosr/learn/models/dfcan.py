@@ -12,7 +12,7 @@ defaults (64 channels, 4 groups x 4 blocks, reduction 16) DFCAN has
 
 Because the attention pools over the whole image, DFCAN is not translation
 equivariant: tiled prediction of a large field is close to, but not exactly,
-whole-field prediction (see :mod:`biosr.predict`).
+whole-field prediction (see :mod:`biosr.learn.predict`).
 """
 
 from __future__ import annotations

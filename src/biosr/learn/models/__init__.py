@@ -3,8 +3,8 @@
 Both take ``(N, 1, H, W)`` float32 tensors and return ``(N, 1, scale*H, scale*W)``.
 :func:`build_model` makes one by name, so checkpoints can store a name and
 options instead of pickled code. Importing this package does not import torch;
-:func:`build_model` (and importing :mod:`biosr.models.dfcan` or
-:mod:`biosr.models.unet`) does.
+:func:`build_model` (and importing :mod:`biosr.learn.models.dfcan` or
+:mod:`biosr.learn.models.unet`) does.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ def build_model(name: str, **options: Any):
         For an unknown name.
     """
     if name == "dfcan":
-        from biosr.models.dfcan import DFCAN
+        from biosr.learn.models.dfcan import DFCAN
 
         return DFCAN(**options)
     if name == "unet":
-        from biosr.models.unet import UNet
+        from biosr.learn.models.unet import UNet
 
         return UNet(**options)
     raise BiosrError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from biosr import layout
+from biosr.dataset.manifest import read_card
 from biosr.errors import DataError
 from biosr.io.tiff import read_tiff
-from biosr.manifest import read_card
 
 
 def dataset_info(

@@ -4,13 +4,13 @@ A transform is any callable ``t(wf, gt, rng) -> (wf, gt)`` on *batches*:
 ``wf`` is an ``(N, H, W)`` array, ``gt`` an ``(N, s*H, s*W)`` array (``s``, the
 GT/WF scale, is 1 for the published release and 2 for DL-SR geometry) and
 ``rng`` a :class:`numpy.random.Generator` that holds every random choice. One
-image is a batch of one. :class:`biosr.data.BioSR` calls transforms with a
+image is a batch of one. :class:`biosr.learn.data.BioSR` calls transforms with a
 generator seeded from its seed, the epoch and the indices it loads, so a
 result never depends on worker count or order.
 
 The eight symmetries of the square (the dihedral group D4) are written here by
 hand, as one table of slicing views (:data:`DIHEDRAL_VIEWS`, which
-:mod:`biosr.data` also uses when it copies from disk): each is one ``rot90``
+:mod:`biosr.learn.data` also uses when it copies from disk): each is one ``rot90``
 and one ``flip`` of NumPy, but pairing them
 with per-sample random choices over a batch (grouped so that each group is one
 vectorised copy) is specific to this package. Normalisations are plain NumPy
@@ -26,7 +26,7 @@ import numpy as np
 #: Number of symmetries of the square: 4 rotations, each with or without a mirror.
 N_DIHEDRAL = 8
 
-#: Normalisation modes of :func:`normalize` and :class:`biosr.data.BioSR`.
+#: Normalisation modes of :func:`normalize` and :class:`biosr.learn.data.BioSR`.
 NORMALIZE_MODES: tuple[str, ...] = ("stored", "minmax", "percentile")
 
 #: Default lower and upper percentiles of ``normalize="percentile"``.

@@ -29,10 +29,10 @@ import tifffile
 
 from biosr import layout
 from biosr._progress import bar
+from biosr.dataset.manifest import read_card, read_manifest
 from biosr.errors import DataError
 from biosr.io.atomic import is_part
 from biosr.io.tiff import check_image, is_tiff_header
-from biosr.manifest import read_card, read_manifest
 
 
 @dataclass(frozen=True)

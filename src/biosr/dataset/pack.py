@@ -2,7 +2,7 @@
 
 Reading 82,080 small TIFFs per training epoch starves a GPU; one ``.npy`` per
 group of images turns a batch into one ``os.preadv`` per image from the page
-cache (see :class:`biosr.data.BioSR`), and the arrays also memory-map. The
+cache (see :class:`biosr.learn.data.BioSR`), and the arrays also memory-map. The
 cache lives in the dataset's :data:`biosr.layout.PACK_DIR` (``.biosr_pack``,
 which ``biosr verify`` ignores) and holds, per *group*:
 

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from biosr import layout, metrics
+from biosr import layout
 from biosr.errors import BiosrError
+from biosr.evaluate import metrics
 from biosr.io.atomic import atomic_path, write_text
 from biosr.io.tiff import read_tiff
 
 if TYPE_CHECKING:  # pragma: no cover
-    from biosr.evaluate import Results
+    from biosr.evaluate.evaluation import Results
 
 #: Levels shown in the montage (lowest, middle, highest signal).
 MONTAGE_LEVELS: tuple[int, ...] = (1, 5, 9)
@@ -161,7 +162,7 @@ def write_html(
         The page to write; images are linked relative to its folder, so
         write it in the folder that holds the PNGs.
     results : Results
-        From :func:`biosr.evaluate.evaluate` (its ``files`` give the PNGs).
+        From :func:`biosr.evaluate.evaluation.evaluate` (its ``files`` give the PNGs).
     title : str, optional
         Page title.
     intro : str, optional
@@ -172,7 +173,7 @@ def write_html(
     Path
         The written page.
     """
-    from biosr.evaluate import format_markdown
+    from biosr.evaluate.evaluation import format_markdown
 
     path = Path(path)
     parts = [
@@ -197,7 +198,7 @@ def write_html(
 
 
 def _markdown_to_html(text: str) -> str:
-    """The few Markdown forms :func:`biosr.evaluate.format_markdown` uses, as HTML."""
+    """The few Markdown forms :func:`biosr.evaluate.evaluation.format_markdown` uses, as HTML."""
     out: list[str] = []
     in_table = False
     for line in text.splitlines():

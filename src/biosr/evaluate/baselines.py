@@ -2,7 +2,7 @@
 
 Each baseline reads the test split's widefield inputs and writes one float32
 TIFF per input in the ``test_wf`` mirror layout (``OUT/level_XX/NNN.tif``),
-on the GT's grid, ready for :func:`biosr.evaluate.evaluate`:
+on the GT's grid, ready for :func:`biosr.evaluate.evaluation.evaluate`:
 
 ``wf``
     The input itself; when the GT is finer (DL-SR geometry, GT 2x) each
@@ -13,7 +13,7 @@ on the GT's grid, ready for :func:`biosr.evaluate.evaluate`:
 ``rl``
     Richardson-Lucy deconvolution (:func:`skimage.restoration.richardson_lucy`)
     of the bicubic image with the widefield Airy PSF of the GT grid
-    (:func:`biosr.simulate.optics.widefield_psf`, emission 525 nm, NA 1.3).
+    (:func:`biosr.optics.widefield_psf`, emission 525 nm, NA 1.3).
     The input is shifted to a zero minimum (RL needs non-negative data) and
     reflect-padded by the PSF radius so the image edges do not ring. Option
     ``iterations`` (default :data:`RL_ITERATIONS`).
@@ -77,7 +77,7 @@ def predict_one(
     elif name == "bicubic":
         out = to_grid(wf, gt_shape, order=3)
     elif name == "rl":
-        from biosr.simulate.optics import widefield_psf
+        from biosr.optics import widefield_psf
 
         pixel = layout.gt_pixel_size_nm(wf.shape, gt_shape)
         out = richardson_lucy(
@@ -118,7 +118,7 @@ def run_baseline(
         Dataset root (folder containing ``BioSR/``, or ``Microtubules``).
     out : path-like
         Prediction folder to create; its name is the method's default name
-        in :func:`biosr.evaluate.evaluate`.
+        in :func:`biosr.evaluate.evaluation.evaluate`.
     levels : list of int, optional
         Levels to predict (default all nine).
     iterations : int, optional
