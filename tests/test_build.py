@@ -17,7 +17,8 @@ from scipy import ndimage
 import biosr.build.builder
 from biosr import layout
 from biosr.build import protocol
-from biosr.build.builder import build, counts, resolve_params
+from biosr.build.builder import build
+from biosr.build.options import resolve_options
 from biosr.dataset.manifest import read_card, read_manifest
 from biosr.dataset.verify import verify
 from biosr.errors import DataError
@@ -56,7 +57,7 @@ def _aligned_r(wf: np.ndarray, gt: np.ndarray, shift: int = 0) -> float:
 
 
 def test_small_preset_end_to_end_passes_deep_verify(built: Path) -> None:
-    expected = counts(resolve_params("small"))
+    expected = resolve_options("small").counts()
     assert expected == {"training": 216, "validate": 72, "test": 6}
     report = verify(built.parent.parent, deep=True)
     assert report.ok, [str(f) for f in report.findings]
@@ -290,6 +291,8 @@ def test_corrupt_plan_is_a_data_error(release: Path, tmp_path: Path) -> None:
         build(release, tmp_path, preset="small", seed=7)
 
 
-def test_resolve_params_stores_ints() -> None:
-    params = resolve_params("small", flips=2.0, patch_size=64.0, gt_scale=2.0)
-    assert [type(params[k]) for k in ("flips", "patch_size", "gt_scale")] == [int, int, int]
+def test_resolve_options_stores_ints() -> None:
+    options = resolve_options("small", flips=2.0, patch_size=64.0, gt_scale=2.0, test_crops=4.0)
+    values = (options.flips, options.patch_size, options.gt_scale, options.crops["test"])
+    assert [type(v) for v in values] == [int, int, int, int]
+    assert options.flat()["test_crops"] == 4 and options.cells == resolve_options("small").cells

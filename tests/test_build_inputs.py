@@ -14,7 +14,8 @@ from scipy import ndimage
 from biosr import layout
 from biosr.build import protocol
 from biosr.build.builder import build
-from biosr.build.source import open_source, parse_cells
+from biosr.build.options import parse_cells
+from biosr.build.source import open_source
 from biosr.cli import main
 from biosr.errors import BiosrError, DataError
 from biosr.io.mrc import read_mrc, write_mrc

@@ -63,34 +63,6 @@ class Source(NamedTuple):
     fingerprint: str
 
 
-def parse_cells(text: str) -> tuple[int, ...]:
-    """Parse ``"6-35"``, ``"1,3,5"`` or ``"1-3,9"`` into a tuple of cell numbers.
-
-    Examples
-    --------
-    >>> parse_cells("1-3,9")
-    (1, 2, 3, 9)
-    """
-    out: list[int] = []
-    try:
-        for part in str(text).split(","):
-            part = part.strip()
-            if not part:
-                continue
-            lo, dash, hi = part.partition("-")
-            a, b = int(lo), int(hi) if dash else int(lo)
-            if a < 1 or b < a:
-                raise ValueError
-            out.extend(range(a, b + 1))
-    except ValueError:
-        raise DataError(
-            f"{text}: not a cell list (use ranges or comma lists like 6-35 or 1,3,5)"
-        ) from None
-    if len(set(out)) != len(out):
-        raise DataError(f"{text}: a cell is listed twice")
-    return tuple(out)
-
-
 def open_source(source: str | os.PathLike[str], cells: tuple[int, ...]) -> Source:
     """Find the release at `source` and check the files of `cells`.
 
