@@ -23,7 +23,8 @@ def test_wf_and_bicubic_on_the_same_grid_are_the_input(tmp_path):
     base = make_dataset(tmp_path / "d", {"test": 1})
     for name in ("wf", "bicubic"):
         out = baselines.run_baseline(name, tmp_path / "d", tmp_path / name, levels=[2, 9])
-        assert sorted(p.name for p in out.iterdir()) == ["baseline.json", "level_02", "level_09"]
+        names = sorted(p.name for p in out.iterdir())
+        assert names == [".biosr_owner.json", "baseline.json", "level_02", "level_09"]
         for lev in (2, 9):
             pred = read_tiff(out / layout.level_dir(lev) / "001.tif")
             np.testing.assert_array_equal(pred, read_tiff(layout.pair(base, "test", 1, lev).wf))

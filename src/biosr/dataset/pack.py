@@ -17,8 +17,12 @@ Groups: ``training_wf``, ``training_gt``, ``validate_wf``, ``validate_gt``,
 ``test_gt``, shared by all levels).
 
 The index JSON is the commit point: an array is written under a temporary
-name with :func:`numpy.lib.format.open_memmap`, renamed to its final name,
-and only then the JSON (atomically) names it. The token is a hash of the
+name with ordinary writes (a ``.npy`` header, then one image at a time: a
+memory map would turn a full disk into SIGBUS, a write turns it into an
+error that names the file), renamed to its final name, and only then the
+JSON (atomically) names it. The temporary name carries the writer's process
+id; every pack first removes the temporaries of writers no longer running
+(a killed pack's), and ``biosr verify`` reports them. The token is a hash of the
 source listing and stats, so two processes packing the same files at once
 write the same bytes under the same name. A group is *fresh* when its source
 folder lists the same indices with the same sizes and mtimes; otherwise it is
@@ -44,7 +48,7 @@ import numpy as np
 from biosr import layout
 from biosr._progress import bar
 from biosr.errors import DataError
-from biosr.io.atomic import atomic_path, write_text
+from biosr.io.atomic import atomic_path, remove_stale_parts, write_text
 from biosr.io.tiff import read_tiff
 
 #: Format tag of the index JSON files.
@@ -292,6 +296,38 @@ def read_images(
     return out
 
 
+def write_npy(
+    path: str | os.PathLike[str],
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    progress: bool = False,
+    desc: str | None = None,
+) -> tuple[int, ...]:
+    """Write the images at `paths` as one ``(N, H, W)`` float32 ``.npy``, atomically.
+
+    The header first, then each image as it is read (checked as in
+    :func:`read_images`), so memory holds one image and a full disk is a
+    :class:`biosr.io.atomic.DiskFullError` naming `path`, never a SIGBUS.
+
+    Returns
+    -------
+    tuple of int
+        The array's shape.
+    """
+    if not paths:
+        raise ValueError("no images to read")
+    first = read_tiff(paths[0], dtype=layout.DTYPE)
+    shape = (len(paths), *first.shape)
+    header = {"descr": np.lib.format.dtype_to_descr(layout.DTYPE), "fortran_order": False}
+    with atomic_path(path, size=first.nbytes * len(paths)) as tmp, open(tmp, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {**header, "shape": shape})
+        rows = bar(enumerate(paths), enabled=progress, total=len(paths), desc=desc)
+        for row, src in rows:
+            image = first if row == 0 else read_tiff(src, shape=first.shape, dtype=layout.DTYPE)
+            fh.write(np.ascontiguousarray(image).tobytes())
+    return shape
+
+
 def pack_group(
     dataset: str | os.PathLike[str], group: Group, *, force: bool = False, progress: bool = False
 ) -> Packed:
@@ -312,15 +348,8 @@ def pack_group(
     token = _token(indices, stats)
     array = folder / f"{group.name}.{token}.npy"
     folder.mkdir(exist_ok=True)
-    with atomic_path(array) as tmp:
-
-        def alloc(shape: tuple[int, ...]) -> np.ndarray:
-            return np.lib.format.open_memmap(tmp, mode="w+", dtype=layout.DTYPE, shape=shape)
-
-        mm = read_images(paths, alloc, progress=progress, desc=group.name)
-        shape = tuple(mm.shape)
-        mm.flush()
-        del mm
+    remove_stale_parts(folder)
+    shape = write_npy(array, paths, progress=progress, desc=group.name)
     if _stats(paths) != stats:
         with contextlib.suppress(FileNotFoundError):
             array.unlink()

@@ -31,8 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from biosr import __version__, layout
+from biosr._checks import check_positive_int
 from biosr._progress import bar
 from biosr.errors import BiosrError
+from biosr.io import owner
 from biosr.io.atomic import write_text
 from biosr.io.tiff import read_tiff, write_tiff
 
@@ -44,6 +46,8 @@ RL_ITERATIONS = 20
 
 #: File recording what a baseline folder holds.
 INFO_FILE = "baseline.json"
+#: The producer name of baseline folders (:mod:`biosr.io.owner`).
+PRODUCER = "baseline"
 
 
 def to_grid(image: np.ndarray, shape: tuple[int, int], *, order: int) -> np.ndarray:
@@ -106,6 +110,7 @@ def run_baseline(
     iterations: int = RL_ITERATIONS,
     workers: int = 1,
     overwrite: bool = False,
+    force: bool = False,
     progress: bool = False,
 ) -> Path:
     """Write baseline `name`'s predictions of the test split in the ``test_wf`` mirror layout.
@@ -126,7 +131,10 @@ def run_baseline(
     workers : int, optional
         Processes (the output does not depend on it).
     overwrite : bool, optional
-        Replace predictions already in `out`.
+        Replace predictions ``biosr baseline`` already wrote in `out`.
+    force : bool, optional
+        Write into `out` even if ``biosr baseline`` did not make it
+        (:func:`biosr.io.owner.check_replaceable`); a user's files are kept.
     progress : bool, optional
         Show a progress bar.
 
@@ -137,8 +145,8 @@ def run_baseline(
     """
     if name not in BASELINES:
         raise BiosrError(f"unknown baseline {name!r}; valid: {', '.join(BASELINES)}")
-    if iterations < 1:
-        raise BiosrError(f"iterations must be at least 1, got {iterations}")
+    iterations = check_positive_int(iterations, "iterations")
+    workers = check_positive_int(workers, "workers")
     try:
         lev = None if levels is None else [layout.check_level(v) for v in levels]
     except ValueError as exc:
@@ -150,15 +158,17 @@ def run_baseline(
     out = Path(out)
     if (
         out.is_dir()
-        and not overwrite
+        and not (overwrite or force)
         and any(layout.parse_level_dir(p.name) for p in out.iterdir() if p.is_dir())
     ):
         raise BiosrError(f"{out}: already holds predictions; pass --overwrite to replace them")
+    owner.check_replaceable(out, PRODUCER, force=force)
     gt_shape = next((read_tiff(p.gt, dtype=None).shape for p in pairs if p.gt.is_file()), None)
     if gt_shape is None:
         raise BiosrError(f"{base}: no test GT found (expected test_gt/NNN.tif)")
     wf_shape = read_tiff(pairs[0].wf, dtype=None).shape
     pixel = layout.gt_pixel_size_nm(wf_shape, gt_shape)
+    owner.claim(out, PRODUCER, cards=[INFO_FILE])
     tasks = []
     for p in pairs:
         target = out / layout.level_dir(p.level) / p.wf.name
