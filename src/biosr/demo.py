@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from biosr import layout
+from biosr._checks import check_positive_int, check_seed, check_workers
 from biosr.errors import BiosrError
 
 #: Demo configurations. ``default`` is the README's ``biosr demo`` (a few
@@ -173,9 +174,8 @@ def run_demo(
     if config not in CONFIGS:
         raise BiosrError(f"unknown demo config {config!r}; valid: {', '.join(CONFIGS)}")
     cfg = CONFIGS[config]
-    steps = int(cfg["steps"] if steps is None else steps)
-    if steps < 1:
-        raise BiosrError(f"steps must be at least 1, got {steps}")
+    steps = check_positive_int(cfg["steps"] if steps is None else steps, "steps")
+    seed, workers = check_seed(seed), check_workers(workers)
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise BiosrError(f"{out}: not empty; pass --overwrite to replace a previous demo")

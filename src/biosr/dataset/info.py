@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from biosr import layout
+from biosr._checks import check_positive_int, check_seed
 from biosr.dataset.manifest import read_card
 from biosr.errors import DataError
 from biosr.io.tiff import read_tiff
@@ -40,7 +41,10 @@ def dataset_info(
     ------
     DataError
         If there is no dataset at `root`, or a sampled file is unreadable.
+    BiosrError
+        If `sample` is below 1 or `seed` is not a seed.
     """
+    sample, seed = check_positive_int(sample, "sample"), check_seed(seed)
     try:
         base = layout.dataset_dir(root)
     except FileNotFoundError as exc:
@@ -133,6 +137,12 @@ def format_info(info: dict[str, Any]) -> str:
         f"total {_human(info['total_bytes'])} on disk; dtype {', '.join(dtypes) or '-'}; "
         "statistics from a sample; photons are nominal (geometric 15..600 ladder)"
     )
+    bad = sum(r[k]["non_finite"] for r in info["splits"] for k in ("wf", "gt"))
+    if bad:
+        lines.append(
+            f"WARNING: {bad:,} NaN/inf values in the sampled images; "
+            f"`biosr verify --deep {info['dataset']}` names the files"
+        )
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -141,9 +151,11 @@ def _shape(stats: dict[str, Any]) -> str:
 
 
 def _range(stats: dict[str, Any]) -> str:
+    bad = f"{stats['non_finite']:,} NaN/inf" if stats["non_finite"] else ""
     if stats["min"] is None:
-        return "no finite values"
-    return f"{stats['min']:.3g}..{stats['max']:.3g} ({stats['mean']:.3g})"
+        return f"no finite values ({bad})" if bad else "no finite values"
+    text = f"{stats['min']:.3g}..{stats['max']:.3g} ({stats['mean']:.3g})"
+    return f"{text} {bad}" if bad else text
 
 
 def _human(nbytes: float) -> str:
