@@ -288,7 +288,9 @@ PTC_BORDER = 8
 PTC_BINS = 32
 #: Bins whose signal is below this many standard deviations of the dark pixels' local
 #: mean are left out of the slope's fit (their level is biased up by selection).
-PTC_CLEAR = 4.0
+PTC_CLEAR = 8.0
+#: Fewest such pixels (all frames together) the curve is sampled on.
+MIN_CLEAR_PIXELS = 1000
 #: The offset is the level of the darkest pixels: this percentile of the smoothed image ...
 DARK_PERCENTILE = 2.0
 #: ... smoothed with a Gaussian of this sigma (px), so that selecting them hardly biases it.
@@ -614,13 +616,15 @@ def photon_transfer(
     # The read-noise floor: the variance of the darkest pixels (1/12: rounding to counts).
     floor = float(np.median(np.concatenate(floors)) / _CHI2_MEDIAN)
     quantisation = 1.0 / 12.0
-    level, var = transfer_curve(np.concatenate(signal), np.concatenate(variance), bins=bins)
-    # Binned by a noisy local mean, bins just above the dark level hold the dark pixels'
-    # upward noise: their level is too high for their variance. The slope is fitted on
-    # the bins clear of that spread (the intercept is known: the floor).
-    spread = float(np.std(np.concatenate(jitter)))
-    clear = level > PTC_CLEAR * spread
-    slope = fit_slope(level[clear], var[clear], floor) if clear.sum() >= 3 else float("nan")
+    # Binned by a noisy local mean, levels just above the dark level hold the dark pixels'
+    # upward noise: their level is too high for their variance. The curve is sampled on
+    # the pixels clear of that spread (the intercept is known: the floor).
+    signal_all, variance_all = np.concatenate(signal), np.concatenate(variance)
+    clear = signal_all > PTC_CLEAR * float(np.std(np.concatenate(jitter)))
+    slope = float("nan")
+    if clear.sum() >= MIN_CLEAR_PIXELS:
+        level, var = transfer_curve(signal_all[clear], variance_all[clear], bins=bins)
+        slope = fit_slope(level, var, floor)
     if not slope > 0:
         raise DataError(
             "the photon-transfer curve has no slope (too little signal above the darkest "
