@@ -225,3 +225,21 @@ def test_malformed_hash_is_refused_before_any_request(tmp_path, known_hash):
             fetch(tmp_path / "root", source=url_of(srv, "data.zip"), known_hash=known_hash)
         assert srv.requests == []
     assert not (tmp_path / "root").exists()
+
+
+# --------------------------------------------------------------------------- #
+# A file that is not a checkpoint, given to --resume
+# --------------------------------------------------------------------------- #
+
+
+def test_resume_from_garbage_is_one_line_and_writes_nothing(dataset, tmp_path):
+    pytest.importorskip("lightning")
+    from biosr.learn.train import train
+
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(np.random.default_rng(0).bytes(3000))
+    out = tmp_path / "run"
+    with pytest.raises(BiosrError, match=r"garbage.ckpt: not a readable checkpoint") as err:
+        train(dataset.parents[1], out, model="unet", max_steps=1, resume=garbage)
+    assert "\n" not in str(err.value)
+    assert not out.exists()
