@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from biosr.errors import BiosrError
-from biosr.io.atomic import PART_SUFFIX, part_pid, pid_alive, write_text
+from biosr.io.atomic import PART_SUFFIX, part_pid, pid_alive, remove_stale_parts, write_text
 
 #: The marker file a producer writes into each folder it makes.
 MARKER = ".biosr_owner.json"
@@ -124,7 +124,9 @@ def claim(
 
     If another producer claimed it before (the caller passed ``--force``), the
     cards that producer listed are removed first, so none describes the new
-    contents.
+    contents. Temporaries that killed writers left anywhere in `folder`
+    (:func:`biosr.io.atomic.stale_parts`) are removed too: a re-run cleans
+    what the run before it could not.
 
     Parameters
     ----------
@@ -140,6 +142,7 @@ def claim(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(folder, recursive=True)
     before = read_claim(folder)
     if before is not None and before.get("producer") != producer:
         for name in before.get("cards", []):
