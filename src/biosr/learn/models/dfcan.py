@@ -10,6 +10,9 @@ attention weighs feature channels by statistics of their power spectrum
 defaults (64 channels, 4 groups x 4 blocks, reduction 16) DFCAN has
 1,819,969 parameters at ``scale=1`` and 1,930,753 at ``scale=2``.
 
+The attention runs in float32 with autocast disabled, so DFCAN trains and predicts
+under bf16 autocast (its convolutions in bf16, its FFTs in float32).
+
 Because the attention pools over the whole image, DFCAN is not translation
 equivariant: tiled prediction of a large field is close to, but not exactly,
 whole-field prediction (see :mod:`biosr.learn.predict`).
@@ -47,14 +50,18 @@ class FourierChannelAttention(nn.Module):
         self.excite = nn.Conv2d(channels // reduction, channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # FFT in float32 whatever the autocast dtype: half-precision FFTs need
-        # power-of-two sizes on GPU and lose the spectrum's dynamic range.
-        spec = torch.fft.fft2(x.float(), norm="backward")
-        spec = torch.fft.fftshift((spec.abs() + 1e-8) ** self.gamma, dim=(-2, -1)).to(x.dtype)
-        w = F.relu(self.spectrum_conv(spec))
-        w = F.adaptive_avg_pool2d(w, 1)
-        w = torch.sigmoid(self.excite(F.relu(self.squeeze(w))))
-        return x * w
+        # The whole attention in float32 with autocast off, whatever the caller's
+        # autocast: cuFFT in fp16 needs power-of-two sizes, bf16 FFTs do not exist,
+        # and the spectrum's dynamic range is what the attention weighs. The output is
+        # float32 too (the residual sum that follows stays float32).
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            spec = torch.fft.fft2(x, norm="backward")
+            spec = torch.fft.fftshift((spec.abs() + 1e-8) ** self.gamma, dim=(-2, -1))
+            w = F.relu(self.spectrum_conv(spec))
+            w = F.adaptive_avg_pool2d(w, 1)
+            w = torch.sigmoid(self.excite(F.relu(self.squeeze(w))))
+            return x * w
 
 
 class FCAB(nn.Module):
