@@ -1,4 +1,4 @@
-"""The simulator's physics, measured: resolution, photon levels, stripes, SIM content."""
+"""The simulator's physics, measured: resolution, defocus, haze, photons, stripes, SIM content."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from biosr import layout, optics
-from biosr.simulate import camera, field, imaging, specimen
+from biosr.simulate import calibrate, camera, field, imaging, specimen
 
 SIZE = 128
 
@@ -78,21 +78,56 @@ def test_psf_kernel_fwhm_matches_stated():
 def test_resolution_wf_over_gt_on_isolated_filament():
     n = 64
     line = specimen.line_specimen(imaging.field_nm(n), angle_deg=90.0)
-    clean = imaging.image_specimen(line, n)
-    wf_fwhm = fwhm(clean.wf.mean(axis=0), layout.PIXEL_SIZE_WF_NM)
-    gt_fwhm = fwhm(clean.gt.mean(axis=0), layout.PIXEL_SIZE_GT_NM)
+    airy = imaging.image_specimen(line, n, otf_kind="airy")
+    wf_fwhm = fwhm(airy.wf.mean(axis=0), layout.PIXEL_SIZE_WF_NM)
+    gt_fwhm = fwhm(airy.gt.mean(axis=0), layout.PIXEL_SIZE_GT_NM)
     assert wf_fwhm / gt_fwhm == pytest.approx(2.0, abs=0.3)
     assert wf_fwhm == pytest.approx(optics.psf_fwhm_nm(), rel=0.15)
+    # The measured OTF (the default) lies below the Airy one: a wider line, same ideal GT.
+    measured = imaging.image_specimen(line, n)
+    wide = fwhm(measured.wf.mean(axis=0), layout.PIXEL_SIZE_WF_NM)
+    assert 1.08 * wf_fwhm < wide < 1.4 * wf_fwhm
+    np.testing.assert_allclose(measured.gt, airy.gt)
+
+
+def test_defocus_blurs_and_dims_a_filament():
+    n = 64
+    line = specimen.line_specimen(imaging.field_nm(n), angle_deg=90.0)
+    focus = imaging.image_specimen(line, n).wf.mean(axis=0)
+    profiles = [focus]
+    for z in (250.0, 450.0):
+        off = line._replace(depths=np.full(len(line.depths), z))
+        profiles.append(imaging.image_specimen(off, n, slices=9).wf.mean(axis=0))
+    peaks = [p.max() for p in profiles]
+    widths = [fwhm(p, layout.PIXEL_SIZE_WF_NM) for p in profiles]
+    assert peaks[0] > 1.15 * peaks[1] > 1.15 * 1.4 * peaks[2], peaks
+    assert widths[0] < widths[1] < widths[2], widths
+    # Light is moved, not lost: the line's flux is the same at every depth.
+    assert [p.sum() for p in profiles] == pytest.approx([focus.sum()] * 3, rel=1e-3)
+    assert imaging.defocus_factor(np.array([0.0, 2e-3]), 0.0).tolist() == [1.0, 1.0]
+
+
+def test_specimen_depths_and_haze_inside_the_cell():
+    seeds = field.cell_seeds(0, 99, 2)
+    f = field.simulate_field(SIZE, seeds, cell_radius=(2.0, 2.0), density_per_nm=3e-3)
+    depths = f.specimen.depths
+    assert np.abs(depths).max() <= specimen.DEPTH_NM
+    assert np.std(depths) > 0.4 * specimen.DEPTH_NM  # spread through the volume
+    # The noise-free WF's haze ratio is the drawn one (inside the range), and no haze without it.
+    ratio = calibrate.haze_ratio(f.clean.wf, offset=0.0)
+    assert imaging.HAZE_RATIO[0] - 0.01 < ratio < imaging.HAZE_RATIO[1] + 0.01
+    clean = imaging.image_specimen(f.specimen, SIZE, haze=0.0)
+    assert calibrate.haze_ratio(clean.wf, offset=0.0) < 0.5 * ratio
 
 
 def test_photon_count_on_structure_per_level(cell):
     rng = np.random.default_rng(1)
     for level in layout.LEVELS:
-        scale = camera.photon_scale(cell.clean.wf, layout.PHOTONS[level], cell.structure)
+        scale = camera.photon_scale(cell.clean.wf, layout.PHOTONS[level])
         counts = camera.expose(cell.clean.frames * scale, rng)
         assert counts.dtype == np.uint16 and counts.shape == (9, SIZE, SIZE)
-        photons = camera.to_photons(counts)
-        measured = photons[:, cell.structure].mean()
+        # The authors' estimator on the noisy counts finds the level's photons.
+        measured = calibrate.average_photons(imaging.widefield(counts))
         assert measured == pytest.approx(layout.PHOTONS[level], rel=0.10)
         # Over all pixels, counts = offset + expected photons / gain.
         expected = (cell.clean.frames * scale).mean() / layout.PHOTONS_PER_COUNT
@@ -101,7 +136,7 @@ def test_photon_count_on_structure_per_level(cell):
 
 def test_widefield_shortcut_has_the_nine_frame_statistics(cell):
     rng = np.random.default_rng(2)
-    scale = camera.photon_scale(cell.clean.wf, layout.PHOTONS[5], cell.structure)
+    scale = camera.photon_scale(cell.clean.wf, layout.PHOTONS[5])
     summed = camera.widefield_counts(cell.clean.wf * scale, rng)
     frames = camera.expose(cell.clean.frames * scale, rng).astype(np.float64).sum(axis=0)
     mask = cell.structure
@@ -111,12 +146,11 @@ def test_widefield_shortcut_has_the_nine_frame_statistics(cell):
     )
 
 
-def test_stripes_in_raw_frames_cancel_in_their_mean(cell):
-    rng = np.random.default_rng(3)
-    scale = camera.photon_scale(cell.clean.wf, layout.PHOTONS[9], cell.structure)
-    frames = camera.expose(cell.clean.frames * scale, rng).astype(np.float64)
-    pattern = cell.clean.pattern
-    px = layout.PIXEL_SIZE_WF_NM
+def stripe_ratios(clean: imaging.CleanImages, rng: np.random.Generator) -> tuple[list, list]:
+    """Stripe ratios of the 9 noisy frames (each at its orientation) and of their mean."""
+    scale = camera.photon_scale(clean.wf, layout.PHOTONS[9])
+    frames = camera.expose(clean.frames * scale, rng).astype(np.float64)
+    pattern, px = clean.pattern, layout.PIXEL_SIZE_WF_NM
     single = [
         stripe_ratio(frames[j], pattern.frequency_per_nm, pattern.angles[j // 3], px)
         for j in range(9)
@@ -124,14 +158,31 @@ def test_stripes_in_raw_frames_cancel_in_their_mean(cell):
     mean = [
         stripe_ratio(frames.mean(axis=0), pattern.frequency_per_nm, a, px) for a in pattern.angles
     ]
+    return single, mean
+
+
+def test_stripes_in_raw_frames_cancel_in_their_mean(cell):
+    # A pattern inside the detection passband (250 nm) shows in each frame, not in the mean.
+    pattern = imaging.random_pattern(np.random.default_rng(3), period_nm=250.0, modulation=0.8)
+    clean = imaging.image_specimen(cell.specimen, SIZE, frames=True, pattern=pattern)
+    single, mean = stripe_ratios(clean, np.random.default_rng(3))
     assert min(single) > 5.0, single
     assert max(mean) < 3.0, mean
+    # BioSR's 180 nm lines lie beyond the measured OTF's cutoff (about 5 / um): no stripe
+    # peak even in one frame, as in real BioSR frames...
+    k, h = optics.measured_otf_profile()
+    assert 1.0 / imaging.PATTERN_PERIOD_NM > 1.05 * k[np.argmax(h < 0.01)]
+    single, mean = stripe_ratios(cell.clean, np.random.default_rng(4))
+    assert max(single) < 3.0 and max(mean) < 3.0, (single, mean)
+    # ...yet each frame carries the moire of the shifted bands: it differs from the WF.
+    diff = cell.clean.frames[0] - cell.clean.wf
+    assert np.abs(diff).max() > 0.1 * cell.clean.wf.max()
 
 
 def test_gt_carries_frequencies_beyond_wf_cutoff_and_wf_does_not(cell):
     rng = np.random.default_rng(4)
     cutoff = optics.cutoff_per_nm()
-    scale = camera.photon_scale(cell.clean.wf, layout.PHOTONS[9], cell.structure)
+    scale = camera.photon_scale(cell.clean.wf, layout.PHOTONS[9])
     wf = camera.widefield_counts(cell.clean.wf * scale, rng)
     # The GT with photon noise at the same flux (photons per 31.3 nm pixel).
     gt = rng.poisson(cell.clean.gt * scale * 9).astype(np.float64)
@@ -155,5 +206,5 @@ def test_specimen_is_filaments_inside_the_cell():
 def test_mean_of_noise_free_frames_is_the_widefield(cell):
     wf = imaging.widefield(cell.clean.frames)
     assert np.abs(wf - cell.clean.wf).max() < 1e-9 * cell.clean.wf.max()
-    # ...while each frame differs from it by the stripes (modulation 0.8).
+    # ...while each frame differs from it by the modulated bands.
     assert np.abs(cell.clean.frames[0] - cell.clean.wf).max() > 0.1 * cell.clean.wf.max()

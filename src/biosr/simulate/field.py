@@ -13,9 +13,10 @@ import numpy as np
 
 from biosr.build import produce
 from biosr.simulate import camera, imaging, specimen
+from biosr.simulate.microscope import DEFAULT, Microscope
 
-#: Children of a cell's SeedSequence, by purpose.
-SPECIMEN, PATTERN, NOISE, CROPS = range(4)
+#: Children of a cell's SeedSequence, by purpose (TRUTH: the ground truth's raw sets).
+SPECIMEN, PATTERN, NOISE, CROPS, TRUTH = range(5)
 
 
 class Field(NamedTuple):
@@ -37,8 +38,11 @@ class Field(NamedTuple):
 
 
 def cell_seeds(seed: int, *key: int) -> list[np.random.SeedSequence]:
-    """The four SeedSequences (specimen, pattern, noise, crops) of the cell at `key`."""
-    return produce.cell_seed(seed, *key).spawn(4)
+    """The five SeedSequences (specimen, pattern, noise, crops, truth) of the cell at `key`.
+
+    Children are numbered, so the first four are those of a four-way spawn.
+    """
+    return produce.cell_seed(seed, *key).spawn(5)
 
 
 def simulate_field(
@@ -47,6 +51,8 @@ def simulate_field(
     *,
     frames: bool = False,
     density_per_nm: float | None = None,
+    microscope: Microscope = DEFAULT,
+    cell_radius: tuple[float, float] = specimen.CELL_RADIUS,
 ) -> Field:
     """Draw a cell and image it without noise.
 
@@ -60,16 +66,30 @@ def simulate_field(
         Also compute the 9 raw SIM frames.
     density_per_nm : float, optional
         Filament length per area; default drawn per cell.
+    microscope : Microscope, optional
+        Optics, illumination and haze (default :data:`~biosr.simulate.microscope.DEFAULT`).
+    cell_radius : tuple of float, optional
+        Range of the cell's radius as a fraction of the field
+        (:func:`biosr.simulate.specimen.random_cell`).
 
     Returns
     -------
     Field
     """
+    rng = np.random.default_rng(seeds[SPECIMEN])
     spec = specimen.random_specimen(
-        imaging.field_nm(size),
-        np.random.default_rng(seeds[SPECIMEN]),
-        density_per_nm=density_per_nm,
+        imaging.field_nm(size), rng, density_per_nm=density_per_nm, cell_radius=cell_radius
     )
-    pattern = imaging.random_pattern(np.random.default_rng(seeds[PATTERN])) if frames else None
-    clean = imaging.image_specimen(spec, size, frames=frames, pattern=pattern)
+    haze = float(rng.uniform(*microscope.haze_ratio))
+    pattern = None
+    if frames:
+        pattern = imaging.random_pattern(
+            np.random.default_rng(seeds[PATTERN]),
+            period_nm=microscope.pattern_period_nm,
+            angle_start_rad=microscope.angle_start_rad,
+            modulation=microscope.modulation,
+        )
+    clean = imaging.image_specimen(
+        spec, size, frames=frames, pattern=pattern, otf_kind=microscope.otf_kind, haze=haze
+    )
     return Field(clean, camera.structure_mask(clean.wf), spec)

@@ -8,7 +8,12 @@ tens of micrometres, so filaments are nearly straight over microns and gently
 curve). A filament ends where it leaves the cell or reaches its drawn length.
 Each chain is a line of label positions carrying a brightness: a per-filament
 factor, a smooth log-normal modulation along the filament (labelling density)
-and a per-label Gamma factor (stochastic labelling). The filament's 25 nm
+and a per-label Gamma factor (stochastic labelling), and a depth: each filament
+lies at a height drawn in a thin volume (:data:`DEPTH_NM`, +-0.5 um around
+the focal plane) and tilts gently along its length, so part of the
+network is out of focus (:mod:`biosr.simulate.imaging` images each depth with
+its defocused OTF). The cell also holds a diffuse cytosolic background, a
+smooth log-normal field inside the cell's outline. The filament's 25 nm
 width is a Gaussian profile applied in Fourier space when imaging
 (:mod:`biosr.simulate.imaging`), so the specimen is only points and weights.
 
@@ -28,22 +33,36 @@ FILAMENT_WIDTH_NM = 25.0
 #: Spacing of label positions along a filament, nm.
 STEP_NM = 20.0
 #: Range of persistence lengths drawn per cell, nm (log-uniform).
-PERSISTENCE_NM = (8_000.0, 30_000.0)
+PERSISTENCE_NM = (20_000.0, 60_000.0)
 #: Range of filament lengths, nm (uniform; cut short where a filament leaves the cell).
-LENGTH_NM = (5_000.0, 30_000.0)
+LENGTH_NM = (10_000.0, 40_000.0)
 #: Range of network densities per cell, filament length per area in 1/nm
-#: (1 to 8 micrometres of filament per square micrometre; log-uniform).
-DENSITY_PER_NM = (1.0e-3, 8.0e-3)
+#: (10 to 25 micrometres of filament per square micrometre, log-uniform): with
+#: these, a simulated cell's foreground fraction
+#: (:func:`biosr.simulate.calibrate.foreground_fraction`) and the share of its
+#: power beyond half Nyquist match a real BioSR cell's (about 0.3 and 0.09).
+DENSITY_PER_NM = (10.0e-3, 25.0e-3)
 #: Correlation length of the labelling modulation along a filament, nm.
 LABEL_CORRELATION_NM = 800.0
 #: Standard deviation of the log of the labelling modulation.
-LABEL_LOG_SD = 0.35
+LABEL_LOG_SD = 0.2
 #: Standard deviation of the log of the per-filament brightness.
-FILAMENT_LOG_SD = 0.25
+FILAMENT_LOG_SD = 0.1
 #: Shape of the per-label Gamma brightness factor (mean 1, variance 1 / shape).
 LABEL_GAMMA_SHAPE = 4.0
-#: Range of the diffuse cytoplasmic background, as a fraction of a filament's blurred peak.
-BACKGROUND_FRACTION = (0.02, 0.08)
+#: Range of a cell's mean radius as a fraction of the field's side (uniform).
+CELL_RADIUS = (0.5, 0.9)
+#: Half-thickness of the volume the filaments lie in, nm.
+DEPTH_NM = 500.0
+#: Standard deviation of a filament's starting height, nm (normal, folded into +-DEPTH_NM):
+#: most filaments lie near the coverslip, as GI-SIM's thin illumination sees them.
+DEPTH_SD_NM = 250.0
+#: Standard deviation of a filament's tilt (height change per length), dimensionless.
+TILT_SD = 0.03
+#: Correlation length of the cytosolic background's modulation, nm.
+BACKGROUND_CORRELATION_NM = 3000.0
+#: Standard deviation of the log of the cytosolic background's modulation.
+BACKGROUND_LOG_SD = 0.15
 
 
 class Cell(NamedTuple):
@@ -75,7 +94,7 @@ class Cell(NamedTuple):
 
 
 class Specimen(NamedTuple):
-    """A simulated cell: label positions and brightness, its shape and background.
+    """A simulated cell: label positions, brightness and depth, its shape and background.
 
     Attributes
     ----------
@@ -83,25 +102,48 @@ class Specimen(NamedTuple):
         ``(n, 2)`` label positions ``(y, x)`` in nm, origin at the field's corner.
     weights : ndarray
         ``(n,)`` brightness of each label (mean about 1).
+    depths : ndarray
+        ``(n,)`` height of each label above the focal plane, nm.
     cell : Cell
         The cell's shape.
-    background : float
-        Diffuse background inside the cell as a fraction of a filament's blurred peak.
+    background : ndarray
+        The cytosolic background's relative modulation (mean about 1) on a
+        coarse grid of :data:`BACKGROUND_PIXEL_NM` covering the field; zero
+        size for no background. Its level is set when imaging
+        (:func:`biosr.simulate.imaging.image_specimen`).
     field_nm : float
         Side of the square field, nm.
     """
 
     points: np.ndarray
     weights: np.ndarray
+    depths: np.ndarray
     cell: Cell
-    background: float
+    background: np.ndarray
     field_nm: float
 
 
-def random_cell(field_nm: float, rng: np.random.Generator) -> Cell:
-    """Draw a cell shape that covers roughly half to all of a square field of side `field_nm`."""
+#: Pixel of the background's coarse grid, nm.
+BACKGROUND_PIXEL_NM = 250.0
+
+
+def random_cell(
+    field_nm: float, rng: np.random.Generator, *, radius: tuple[float, float] = CELL_RADIUS
+) -> Cell:
+    """Draw a cell shape over a square field of side `field_nm`.
+
+    Parameters
+    ----------
+    field_nm : float
+        Side of the field, nm.
+    rng : numpy.random.Generator
+        Source of randomness.
+    radius : tuple of float, optional
+        Range of the mean radius as a fraction of `field_nm` (uniform; default
+        :data:`CELL_RADIUS`: most of the field, as a BioSR cell fills its frame).
+    """
     centre = tuple(field_nm * rng.uniform(0.3, 0.7, size=2))
-    radius = field_nm * rng.uniform(0.4, 0.8)
+    radius = field_nm * rng.uniform(*radius)
     ks = np.arange(2, 6, dtype=np.float64)
     amps = rng.normal(0.0, 0.12 / ks)
     phases = rng.uniform(0.0, 2 * np.pi, size=ks.size)
@@ -118,7 +160,7 @@ def filaments(
     density_per_nm: float,
     persistence_nm: float,
     step_nm: float = STEP_NM,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grow worm-like-chain filaments inside `cell`.
 
     Parameters
@@ -142,6 +184,10 @@ def filaments(
         ``(n, 2)`` positions ``(y, x)`` in nm.
     weights : ndarray
         ``(n,)`` label brightness.
+    depths : ndarray
+        ``(n,)`` heights above the focal plane, nm: a start drawn normal with
+        :data:`DEPTH_SD_NM` per filament, a tilt of :data:`TILT_SD` along it,
+        folded back into ``+-DEPTH_NM``.
     """
     # Cell area by Monte Carlo on a fixed number of draws.
     probe = rng.uniform(0.0, field_nm, size=(4096, 2))
@@ -185,7 +231,12 @@ def filaments(
     labels = rng.gamma(LABEL_GAMMA_SHAPE, 1.0 / LABEL_GAMMA_SHAPE, size=(n_fil, n_steps))
     weights = (per_fil * along * labels)[keep]
     points = np.stack([y[keep], x[keep]], axis=1)
-    return points, weights
+    # Height: a start drawn in the volume and a gentle tilt, folded back at its faces.
+    z0 = rng.normal(0.0, DEPTH_SD_NM, size=(n_fil, 1))
+    tilt = rng.normal(0.0, TILT_SD, size=(n_fil, 1))
+    z = z0 + tilt * step_nm * (index - anchor) + DEPTH_NM
+    z = np.abs((z + 2 * DEPTH_NM) % (4 * DEPTH_NM) - 2 * DEPTH_NM) - DEPTH_NM
+    return points, weights, z[keep]
 
 
 def random_specimen(
@@ -193,8 +244,12 @@ def random_specimen(
     rng: np.random.Generator,
     *,
     density_per_nm: float | None = None,
+    cell_radius: tuple[float, float] = CELL_RADIUS,
 ) -> Specimen:
     """Draw a whole cell: shape, filament network (density varying per cell), background.
+
+    The background's modulation is drawn here; its level relative to the
+    filaments is set when imaging, from the microscope's haze ratio.
 
     Parameters
     ----------
@@ -205,22 +260,50 @@ def random_specimen(
     density_per_nm : float, optional
         Filament length per area; default drawn log-uniformly in
         :data:`DENSITY_PER_NM` (sparse to dense networks).
+    cell_radius : tuple of float, optional
+        Range of the cell's radius as a fraction of `field_nm`
+        (:func:`random_cell`); ``(2.0, 2.0)`` fills the field.
 
     Returns
     -------
     Specimen
     """
-    cell = random_cell(field_nm, rng)
+    cell = random_cell(field_nm, rng, radius=cell_radius)
     if density_per_nm is None:
         lo, hi = np.log(DENSITY_PER_NM)
         density_per_nm = float(np.exp(rng.uniform(lo, hi)))
     lo, hi = np.log(PERSISTENCE_NM)
     persistence = float(np.exp(rng.uniform(lo, hi)))
-    points, weights = filaments(
+    points, weights, depths = filaments(
         cell, field_nm, rng, density_per_nm=density_per_nm, persistence_nm=persistence
     )
-    background = float(rng.uniform(*BACKGROUND_FRACTION))
-    return Specimen(points, weights, cell, background, float(field_nm))
+    background = background_field(field_nm, rng)
+    return Specimen(points, weights, depths, cell, background, float(field_nm))
+
+
+def background_field(field_nm: float, rng: np.random.Generator) -> np.ndarray:
+    """The cytosol's smooth relative brightness on the coarse grid (log-normal, mean 1).
+
+    Parameters
+    ----------
+    field_nm : float
+        Side of the square field, nm.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    ndarray
+        ``(m, m)`` float64, ``m = ceil(field_nm / BACKGROUND_PIXEL_NM) + 1``:
+        Gaussian noise smoothed to :data:`BACKGROUND_CORRELATION_NM`,
+        standardised and exponentiated with :data:`BACKGROUND_LOG_SD`.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    m = int(np.ceil(field_nm / BACKGROUND_PIXEL_NM)) + 1
+    g = gaussian_filter(rng.normal(size=(m, m)), BACKGROUND_CORRELATION_NM / BACKGROUND_PIXEL_NM)
+    g /= g.std() or 1.0
+    return np.exp(BACKGROUND_LOG_SD * g - 0.5 * BACKGROUND_LOG_SD**2)
 
 
 def line_specimen(field_nm: float, *, angle_deg: float = 0.0) -> Specimen:
@@ -236,7 +319,7 @@ def line_specimen(field_nm: float, *, angle_deg: float = 0.0) -> Specimen:
     Returns
     -------
     Specimen
-        No background; the cell covers the whole field.
+        In focus, no background; the cell covers the whole field.
     """
     half = field_nm / 2.0
     t = np.arange(-half, half, STEP_NM / 2.0)
@@ -245,7 +328,8 @@ def line_specimen(field_nm: float, *, angle_deg: float = 0.0) -> Specimen:
     inside = ((points >= 0) & (points < field_nm)).all(axis=1)
     points = points[inside]
     cell = Cell((half, half), 10.0 * field_nm, np.zeros((0, 3)))
-    return Specimen(points, np.ones(len(points)), cell, 0.0, float(field_nm))
+    n = len(points)
+    return Specimen(points, np.ones(n), np.zeros(n), cell, np.zeros((0, 0)), float(field_nm))
 
 
 def render_points(
