@@ -1,8 +1,8 @@
-"""Sizes of a simulated dataset (the ``--preset`` of ``biosr simulate``).
+"""Sizes of a simulated dataset (the ``--preset`` of ``biosr simulate``) and its ``--gt`` kinds.
 
 Kept apart from :mod:`biosr.simulate.patches` and importing only
-:mod:`biosr.layout`, so that the command line can list the presets without
-loading the simulator (scipy, mrcfile).
+:mod:`biosr.layout`, so that the command line can list the presets and kinds
+without loading the simulator (scipy, mrcfile).
 """
 
 from __future__ import annotations
@@ -53,3 +53,9 @@ PRESETS: dict[str, Preset] = {
         dict(layout.PUBLISHED_CROPS),
     ),
 }
+
+#: Kinds of ground truth (:mod:`biosr.simulate.truth`): a SIM reconstruction of simulated
+#: high-SNR raw sets, as BioSR's, or the noise-free ideal image.
+GT_KINDS: tuple[str, ...] = ("sim", "ideal")
+#: The default kind.
+GT_KIND = "sim"

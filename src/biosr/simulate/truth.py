@@ -22,11 +22,18 @@ import numpy as np
 from biosr import layout
 from biosr.simulate import camera, imaging
 from biosr.simulate.microscope import DEFAULT, Microscope
+from biosr.simulate.presets import GT_KIND, GT_KINDS
 
-#: Kinds of ground truth: a SIM reconstruction of simulated raw frames, or the ideal image.
-GT_KINDS = ("sim", "ideal")
-#: The default kind.
-GT_KIND = "sim"
+__all__ = [
+    "GT_KIND",
+    "GT_KINDS",
+    "GT_RAW_SETS",
+    "RAW_GT_PHOTONS",
+    "Truth",
+    "cell_truth",
+    "sim_truth",
+]
+
 #: Raw sets reconstructed and averaged for the ``sim`` ground truth.
 GT_RAW_SETS = 3
 #: Photons per frame (the authors' definition) of each of those raw sets.
