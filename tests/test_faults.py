@@ -120,6 +120,38 @@ def test_disk_full_writing_an_mrc_names_it(tmp_path):
     assert not _files(tmp_path)
 
 
+def test_disk_full_in_build_names_the_file_and_a_rerun_resumes(tmp_path):
+    from build_release import make_release
+
+    release = make_release(tmp_path / "src", cells=3, size=192, seed=0)
+    args = ["build", "--source", str(release), "--out", str(tmp_path / "out"), "--preset",
+            "small", "--training-cells", "1", "--validate-cells", "2", "--test-cells", "3",
+            "--training-crops", "1", "--validate-crops", "1", "--test-crops", "1"]  # fmt: skip
+    proc = _biosr(*args, fsize=30_000)
+    assert proc.returncode == 1
+    line = _error_line(proc)
+    assert ".tif: disk full (wrote 30000 of 65536 bytes)" in line and str(tmp_path / "out") in line
+    dataset = layout.dataset_dir(tmp_path / "out", must_exist=False)
+    assert not [p for p in _files(dataset) if p.suffix == layout.SUFFIX] and not _parts(dataset)
+    assert _biosr(*args).returncode == 0
+    assert verify(tmp_path / "out", deep=True).ok
+
+
+def test_disk_full_in_predict_names_the_file(tiny_dataset, tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("lightning")
+    from test_predict import _checkpoint
+
+    out = tmp_path / "preds"
+    ckpt = _checkpoint(tmp_path)
+    args = ["--checkpoint", str(ckpt), "--input", str(tiny_dataset), "--out", str(out)]
+    proc = _biosr("predict", *args, "--device", "cpu", fsize=30_000)
+    assert proc.returncode == 1
+    line = _error_line(proc)
+    assert f"{out}/level_01/001.tif: disk full (wrote 30000 of 65536 bytes)" in line
+    assert not [p for p in _files(out) if p.suffix == layout.SUFFIX] and not _parts(out)
+
+
 def _predictions(dataset: Path, out: Path, *, noise: float = 0.0, seed: int = 0) -> Path:
     """GT copies (plus noise) in the ``test_wf`` mirror layout."""
     rng = np.random.default_rng(seed)
