@@ -173,8 +173,16 @@ def reconstruct_files(
         if target.resolve() in sources or target.with_suffix(PARAMS_SUFFIX).resolve() in sources:
             raise DataError(f"{target}: would overwrite an input stack; choose another --out")
     owner.check_replaceable(out, PRODUCER, force=force)
-    owner.claim(out, PRODUCER)
+    created = not out.exists()
+    marker = owner.claim(out, PRODUCER)
     settings = {"pixel_size_nm": pixel_size_nm, **settings}
     jobs = [Job(src, target, params, settings) for src, target in pairs]
-    run(reconstruct_file, jobs, workers=workers, progress=progress, desc="reconstruct", unit="file")
+    try:
+        bar = progress and len(jobs) > 1  # a bar over one file says nothing
+        run(reconstruct_file, jobs, workers=workers, progress=bar, desc="reconstruct")
+    except BaseException:
+        if created and [p.name for p in out.iterdir()] == [marker.name]:
+            marker.unlink()  # nothing was written: leave no empty folder behind
+            out.rmdir()
+        raise
     return [job.target for job in jobs]

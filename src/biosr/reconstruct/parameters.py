@@ -49,7 +49,7 @@ OTF_FLOOR = 0.02
 #: Upsampling of the DFT that refines the wave vector (steps per frequency pixel).
 UPSAMPLE = 16
 #: Re-separations with the measured phases.
-PHASE_ITERATIONS = 2
+PHASE_ITERATIONS = 4
 #: Smallest ratio of the correlation peak to the annulus' median for a band to count as found.
 MIN_CONTRAST = 6.0
 #: Noise power is measured beyond this multiple of the OTF cutoff.
@@ -292,14 +292,17 @@ def estimate_from_spectra(
         peak = int(np.argmax(np.where(annulus, corr, -1.0)))
         median = max(float(np.median(corr[annulus])), 1e-30)
         coarse.append((corr, median, corr.flat[peak] / median, np.unravel_index(peak, corr.shape)))
-    best = int(np.argmax([c[2] for c in coarse]))
+    peaks = [(float(fyf[c[3][0], 0]), float(fxf[0, c[3][1]])) for c in coarse]
+    # the reference: the peak most others agree with (one grating, turned), then the sharpest
+    support = [sum(_consistent(q, p) for q in peaks) for p in peaks]
+    best = max(range(len(coarse)), key=lambda i: (support[i], coarse[i][2]))
     if not coarse[best][2] >= min_contrast:
         raise DataError(
             f"no SIM band found (correlation peak {coarse[best][2]:.1f} x the background, below "
             f"{min_contrast:g}); the stack is too dim or has no pattern, pass known parameters "
             "with --params"
         )
-    kb = (float(fyf[coarse[best][3][0], 0]), float(fxf[0, coarse[best][3][1]]))
+    kb = peaks[best]
 
     wavevectors, phases_out, mods = [], [], []
     for a in range(_bands.ORIENTATIONS):

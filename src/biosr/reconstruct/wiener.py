@@ -13,7 +13,9 @@ centre (the unmodulated out-of-focus light, and the separation's leaks, live
 there), ``w`` the Wiener constant and ``A`` an apodisation to the extended
 cutoff. The defaults are the settings of BioSR's authors
 (``../shared/DATASET_NOTES.md`` section 6): Wiener 0.01, cosine apodisation,
-notch attenuation 0.7 over about 6 frequency pixels of a 502 px stack. The
+notch attenuation 0.7 over about 6 frequency pixels of a 502 px stack, and the
+side bands weighted with a fixed modulation of 0.5 (the estimate is kept in the
+parameters). The
 output pixel ``(2 i, 2 i + 1)`` subdivides raw pixel ``i`` (as 2 x 2 binning
 would), and holds light per output pixel (the image sums to about the
 widefield's sum).
@@ -37,7 +39,7 @@ APODIZATION = "cosine"
 NOTCH_ATTENUATION = 0.7
 #: Notch width (Gaussian sigma) in cycles per nm: 6 frequency pixels of a 502 px, 62.6 nm stack.
 NOTCH_RADIUS = 6.0 / (layout.RELEASE_RAW_SIZE * layout.PIXEL_SIZE_WF_NM)
-#: The modulation the authors fixed for their reconstructions (``modulation=BIOSR_MODULATION``).
+#: The modulation the authors fixed for weighting the side bands (the default).
 BIOSR_MODULATION = 0.5
 
 
@@ -68,7 +70,7 @@ def reconstruct_sim(
     apodization: str = APODIZATION,
     notch_attenuation: float = NOTCH_ATTENUATION,
     notch_radius: float = NOTCH_RADIUS,
-    modulation: float | None = None,
+    modulation: float | None = BIOSR_MODULATION,
 ) -> tuple[np.ndarray, SimParameters]:
     """Reconstruct a raw 2-D SIM stack on the 2x grid.
 
@@ -90,9 +92,11 @@ def reconstruct_sim(
         Depth of each band's notch, 0 (none) to 1.
     notch_radius : float, optional
         Notch width (Gaussian sigma), cycles per nm.
-    modulation : float, optional
-        Modulation used to weight the side bands; None uses each orientation's
-        estimate in `params`. The authors fixed :data:`BIOSR_MODULATION`.
+    modulation : float or None, optional
+        Modulation used to weight the side bands: the authors' fixed
+        :data:`BIOSR_MODULATION` by default; None uses each orientation's
+        estimate in `params` (noisy on dim stacks: on the real BioSR stack it
+        over-weights a dim orientation and leaves a stripe).
 
     Returns
     -------
