@@ -27,7 +27,7 @@ from biosr.dataset.verify import verify
 from biosr.errors import BiosrError
 from biosr.evaluate.evaluation import evaluate
 from biosr.io import owner
-from biosr.io.atomic import PART_SUFFIX, write_text
+from biosr.io.atomic import PART_SUFFIX, write_text, writer_tag
 from biosr.io.tiff import write_tiff
 from conftest import make_dataset
 
@@ -225,24 +225,26 @@ def test_pack_killed_mid_write_is_reported_by_verify_and_cleaned_by_the_next_pac
     assert verify(tmp_path / "d").ok
 
 
-def test_pack_leaves_a_live_writers_part_alone(tmp_path):
+def test_pack_leaves_a_live_or_another_hosts_part_alone(tmp_path):
     dataset = make_dataset(tmp_path / "d", {"training": 2})
     cache = pack_dir(dataset)
     cache.mkdir()
-    live = cache / f".training_wf.0.npy.{os.getppid()}{PART_SUFFIX}"  # pytest's parent: alive
-    dead = cache / f".training_wf.0.npy.{_dead_pid()}{PART_SUFFIX}"
-    live.write_bytes(b"x")
-    dead.write_bytes(b"x")
+    live = cache / f".training_wf.0.npy.{writer_tag(os.getppid())}{PART_SUFFIX}"  # alive
+    pid = _dead_pid()
+    dead = cache / f".training_wf.0.npy.{writer_tag(pid)}{PART_SUFFIX}"
+    other_host = cache / f".training_wf.0.npy.{'0' * 8}-{pid}{PART_SUFFIX}"  # unknown: kept
+    for path in (live, dead, other_host):
+        path.write_bytes(b"x")
     pack(tmp_path / "d", splits=["training"])
-    assert live.exists() and not dead.exists()
+    assert live.exists() and other_host.exists() and not dead.exists()
 
 
 def test_a_rerun_claim_removes_what_killed_writers_left_in_its_folder(tmp_path):
     """predict, baseline, train, simulate and build all claim their folder first."""
     out = tmp_path / "preds"
     (out / "level_09").mkdir(parents=True)
-    dead = out / "level_09" / f".001.tif.{_dead_pid()}{PART_SUFFIX}"
-    live = out / "level_09" / f".002.tif.{os.getpid()}{PART_SUFFIX}"  # this process: alive
+    dead = out / "level_09" / f".001.tif.{writer_tag(_dead_pid())}{PART_SUFFIX}"
+    live = out / "level_09" / f".002.tif.{writer_tag()}{PART_SUFFIX}"  # this process: alive
     dead.write_bytes(b"half")
     live.write_bytes(b"half")
     owner.claim(out, "predict")
@@ -291,7 +293,7 @@ def test_a_kill_between_the_two_renames_restores_the_old_report(tmp_path):
     out = tmp_path / "report"
     with owner.replaced_folder(out, "evaluate") as tmp:
         write_text(tmp / "summary.md", "old")
-    old = tmp_path / f".report.old.{_dead_pid()}{PART_SUFFIX}"
+    old = tmp_path / f".report.old.{writer_tag(_dead_pid())}{PART_SUFFIX}"
     os.replace(out, old)  # the state a kill after the first rename leaves
     owner.recover(out)
     assert (out / "summary.md").read_text() == "old" and not old.exists()

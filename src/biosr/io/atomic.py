@@ -6,17 +6,20 @@ name: :func:`os.replace` within one folder is atomic on POSIX and Windows.
 A write that fails for want of space (``ENOSPC``, a quota, or ``EFBIG`` from a
 file size limit; numpy's ``tofile`` reports it only as "N requested and M
 written", without an errno) becomes one :class:`DiskFullError` naming the
-file and the bytes written. The temporary name carries the writer's process
-id, so :func:`stale_parts` can tell a dead writer's leftovers from a live
-one's.
+file and the bytes written. The temporary name carries the writer's host
+(a short hash of its name) and process id, so :func:`stale_parts` can tell a
+dead writer's leftovers from a live one's; a part written from another host
+(a shared file system) is never judged stale here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,12 +27,19 @@ from biosr.errors import BiosrError
 
 #: Suffix of temporary files; verify and resumable writers recognise it.
 PART_SUFFIX = ".part"
+#: This host in temporary names: the first hex digits of its name's sha256.
+HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def writer_tag(pid: int | None = None) -> str:
+    """``HOST-PID`` of this host and process `pid` (default this one), as in temporary names."""
+    return f"{HOST_TAG}-{os.getpid() if pid is None else int(pid)}"
 
 
 def part_path(path: str | os.PathLike[str]) -> Path:
     """The temporary name used while writing `path` (hidden, same folder, unique per process)."""
     path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}{PART_SUFFIX}")
+    return path.with_name(f".{path.name}.{writer_tag()}{PART_SUFFIX}")
 
 
 def is_part(name: str) -> bool:
@@ -38,11 +48,11 @@ def is_part(name: str) -> bool:
 
 
 def part_pid(name: str) -> int | None:
-    """The process id in a temporary name made by :func:`part_path`, or None if it has none."""
+    """The process id in a temporary name made on this host (:func:`part_path`), else None."""
     if not is_part(name):
         return None
-    pid = name[: -len(PART_SUFFIX)].rpartition(".")[2]
-    return int(pid) if pid.isdigit() else None
+    host, _, pid = name[: -len(PART_SUFFIX)].rpartition(".")[2].partition("-")
+    return int(pid) if host == HOST_TAG and pid.isdigit() else None
 
 
 def pid_alive(pid: int) -> bool:

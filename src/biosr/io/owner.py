@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from biosr.errors import BiosrError
-from biosr.io.atomic import PART_SUFFIX, part_pid, pid_alive, remove_stale_parts, write_text
+from biosr.io.atomic import (
+    PART_SUFFIX,
+    part_pid,
+    pid_alive,
+    remove_stale_parts,
+    write_text,
+    writer_tag,
+)
 
 #: The marker file a producer writes into each folder it makes.
 MARKER = ".biosr_owner.json"
@@ -164,7 +171,7 @@ def claim(
 
 
 def _sibling(folder: Path, tag: str, pid: int) -> Path:
-    return folder.with_name(f".{folder.name}{tag}.{pid}{PART_SUFFIX}")
+    return folder.with_name(f".{folder.name}{tag}.{writer_tag(pid)}{PART_SUFFIX}")
 
 
 def _carry_over(old: Path, new: Path) -> None:
