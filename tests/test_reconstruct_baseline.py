@@ -67,5 +67,20 @@ def test_sim_baseline_needs_the_release(built, tmp_path):
     _, data = built
     with pytest.raises(BiosrError, match="--release"):
         run_baseline("sim", data, tmp_path / "x")
-    with pytest.raises(DataError, match="missing"):
+    with pytest.raises(DataError):
         run_baseline("sim", data, tmp_path / "y", release=tmp_path / "nowhere")
+
+
+def test_build_with_sim_baseline_matches_the_baseline_afterwards(built, tmp_path):
+    from biosr.evaluate.sim_baseline import build_with_sim_baseline
+
+    release, data = built
+    cells = {"training_cells": "1", "validate_cells": "2", "test_cells": "3"}
+    dataset, sim = build_with_sim_baseline(
+        release, tmp_path / "d", tmp_path / "sim", preset="small", **cells
+    )
+    assert dataset == layout.dataset_dir(tmp_path / "d")
+    assert len(list(sim.glob("level_*"))) == len(layout.LEVELS)
+    ref = run_baseline("sim", data, tmp_path / "ref", release=release, levels=[9])
+    for path in sorted((ref / "level_09").glob("*.tif")):
+        assert np.array_equal(read_tiff(path), read_tiff(sim / "level_09" / path.name))

@@ -22,7 +22,8 @@ from typing import Any, NamedTuple
 
 from biosr import __version__, _parallel, layout
 from biosr.build import protocol
-from biosr.build.source import read_level
+from biosr.build.builder import build
+from biosr.build.source import open_source, read_level
 from biosr.dataset.manifest import read_card, read_manifest
 from biosr.errors import BiosrError, DataError
 from biosr.io import owner
@@ -160,18 +161,18 @@ def run_sim_baseline(
         )
     crops = crops_of_test_cells(base)
     lev = list(layout.LEVELS) if levels is None else [layout.check_level(v) for v in levels]
-    release = Path(release)
+    src = open_source(release, tuple(crops))
+    if src.zip_prefix is not None:
+        raise DataError(
+            f"{src.path}: the sim baseline reads the raw stacks from an extracted release; "
+            "unzip it and pass the folder"
+        )
+    release = src.path
     jobs = []
     out = Path(out)
     for cell, cell_crops in crops.items():
         files = layout.release_files(release, cell)
         paths = {lv: files[f"level_{lv:02d}"] for lv in lev}
-        for path in paths.values():
-            if not path.is_file():
-                raise DataError(
-                    f"{path}: missing; pass --release the extracted release the dataset was "
-                    "built from"
-                )
         jobs.append(
             CellJob(
                 cell=cell,
@@ -211,3 +212,32 @@ def run_sim_baseline(
     if not images:
         raise BiosrError(f"{base}: no test cells to reconstruct")
     return out
+
+
+def build_with_sim_baseline(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    sim_out: str | os.PathLike[str],
+    *,
+    workers: int = _parallel.DEFAULT_WORKERS,
+    progress: bool = False,
+    force: bool = False,
+    **build_args: Any,
+) -> tuple[Path, Path]:
+    """:func:`biosr.build.builder.build`, then :func:`run_sim_baseline` of what it built.
+
+    `build_args` go to ``build`` (``preset``, ``seed``, ``overwrite``, options);
+    `force` to the baseline. Returns the dataset folder and the prediction folder.
+    """
+    dataset = build(source, out, workers=workers, progress=progress, **build_args)
+    overwrite = bool(build_args.get("overwrite", False))
+    sim = run_sim_baseline(
+        source,
+        out,
+        sim_out,
+        workers=workers,
+        overwrite=overwrite,
+        force=force,
+        progress=progress,
+    )
+    return dataset, sim
