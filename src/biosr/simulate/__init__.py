@@ -2,10 +2,14 @@
 
 The pieces, each usable alone:
 
-- :mod:`~biosr.simulate.specimen`: worm-like-chain microtubules over a cell;
-- :mod:`~biosr.optics`: the Airy widefield PSF/OTF and its FWHM;
-- :mod:`~biosr.simulate.imaging`: raw SIM frames, widefield and SIM-resolution GT;
-- :mod:`~biosr.simulate.camera`: Poisson, offset, gain, read noise, uint16;
+- :mod:`~biosr.simulate.specimen`: worm-like-chain microtubules in a thin volume of a cell;
+- :mod:`~biosr.optics`: the measured detection OTF and the Airy model;
+- :mod:`~biosr.simulate.imaging`: raw SIM frames (defocused depth slices, haze), widefield
+  and the ideal SIM-resolution GT;
+- :mod:`~biosr.simulate.camera`: Poisson, offset, gain, read noise, fixed pattern, uint16;
+- :mod:`~biosr.simulate.truth`: the GT as BioSR made it (3 raw sets reconstructed, averaged);
+- :mod:`~biosr.simulate.microscope`: the settings in one value, or from a calibration;
+- :mod:`~biosr.simulate.calibrate`: the statistics of real data the simulator is matched to;
 - :mod:`~biosr.simulate.release` and :mod:`~biosr.simulate.patches`: the two output formats;
 - :mod:`~biosr.simulate.preview`: a PNG montage to judge realism by eye.
 
