@@ -18,10 +18,10 @@ import biosr.acquire.download as download_module
 from biosr import layout
 from biosr.acquire.archive import extract
 from biosr.acquire.download import download, fetch
-from biosr.acquire.http import UnreachableError, part_file
 from biosr.acquire.http import fetch as fetch_url
+from biosr.acquire.http import part_file
 from biosr.cli import main
-from biosr.errors import BiosrError, DataError
+from biosr.errors import BiosrError, DataError, UnreachableError
 from conftest import make_dataset
 
 # --------------------------------------------------------------------------- #

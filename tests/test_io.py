@@ -33,7 +33,7 @@ def test_tiff_round_trip_keeps_values_and_pixel_size(tmp_path):
     [
         (b"", "empty file"),
         (b"<html>not found</html>", "not a TIFF"),
-        ("truncate", "unreadable or truncated"),
+        ("truncate", "truncated TIFF"),
     ],
 )
 def test_read_tiff_bad_files_name_path_and_reason(tmp_path, content, reason):

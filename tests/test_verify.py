@@ -11,6 +11,7 @@ from biosr import layout
 from biosr.cli import main
 from biosr.dataset.manifest import card_base, file_row, write_card, write_manifest
 from biosr.dataset.verify import format_report, verify
+from biosr.errors import BiosrError, DataError, UnreachableError
 from biosr.io.tiff import write_tiff
 from conftest import make_dataset
 
@@ -207,3 +208,20 @@ def test_cli_verify_split_option_accepts_a_partial_copy(tiny_dataset, capsys):
     assert main(["verify", str(tiny_dataset)]) == 1
     assert f"{base / 'training_wf'}: missing folder" in capsys.readouterr().out
     assert main(["verify", str(tiny_dataset), "--split", "validate", "--split", "test"]) == 0
+
+
+def test_bad_arguments_are_data_errors_raised_where_checked(tiny_dataset):
+    with pytest.raises(DataError, match="expect must be one of consistent, published"):
+        verify(tiny_dataset, expect="exact")
+    with pytest.raises(DataError, match="unknown split 'train'; valid splits"):
+        verify(tiny_dataset, splits=["train"])
+    for bad in (0, 10, None, "3", 2.5, True):
+        with pytest.raises(DataError, match=r"valid levels: 1\.\.9"):
+            layout.check_level(bad, error=DataError)
+    with pytest.raises(ValueError, match="valid levels") as info:
+        layout.check_level(10)  # a programming error stays a plain ValueError
+    assert not isinstance(info.value, DataError)
+    assert layout.split_levels("test", [9, 1], error=DataError) == (9, 1)
+    with pytest.raises(DataError, match="has no levels"):
+        layout.split_levels("training", 3, error=DataError)
+    assert issubclass(UnreachableError, BiosrError)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -22,3 +23,14 @@ def bar(
     from tqdm.auto import tqdm  # only when drawn: importing it costs every command ~35 ms
 
     return iter(tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=False))
+
+
+def close_bars() -> None:
+    """Erase every bar still drawn (a loop that an error left), so that the one-line error
+    printed next starts on a line of its own instead of after a half-drawn bar."""
+    if "tqdm" not in sys.modules:  # no bar was ever drawn
+        return
+    from tqdm import tqdm
+
+    for drawn in list(getattr(tqdm, "_instances", ())):
+        drawn.close()

@@ -13,3 +13,7 @@ class BiosrError(Exception):
 
 class DataError(BiosrError, ValueError):
     """A file or folder does not hold what it should (missing, truncated, wrong shape...)."""
+
+
+class UnreachableError(BiosrError):
+    """The server could not be reached at all (offline, blocked, unknown host)."""

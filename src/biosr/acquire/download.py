@@ -35,9 +35,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 from biosr import layout
+from biosr._checks import check_non_negative_int
 from biosr.acquire import http as fetch_http
-from biosr.acquire.http import UnreachableError
-from biosr.errors import BiosrError, DataError
+from biosr.errors import BiosrError, DataError, UnreachableError
 
 #: The published, preprocessed copy (the seed's only access route).
 GIT_URL = "https://github.com/DeepTrackAI/biosr_dataset"
@@ -140,9 +140,9 @@ def fetch(
     git_url: str | None = None,
     deep: bool = False,
     keep_archive: bool = False,
-    retries: int = 5,
-    backoff: float = 1.0,
-    timeout: float = 60.0,
+    retries: int = fetch_http.RETRIES,
+    backoff: float = fetch_http.BACKOFF_S,
+    timeout: float = fetch_http.TIMEOUT_S,
     progress: bool = False,
 ) -> Downloaded:
     """Download as :func:`download` does, returning the verification report too.
@@ -171,6 +171,9 @@ def fetch(
     """
     root = Path(root)
     wanted = _check_splits(splits)
+    if known_hash is not None:  # a typo is found now, not after the whole download
+        known_hash = fetch_http.check_known_hash(known_hash)
+    retries = check_non_negative_int(retries, "retries")
     http = {"retries": retries, "backoff": backoff, "timeout": timeout, "progress": progress}
     if source == "git":
         from biosr.acquire.git import check_not_lfs_pointer, sparse_fetch
@@ -242,10 +245,7 @@ def _check_splits(splits: Sequence[str] | None) -> tuple[str, ...]:
         return layout.SPLITS
     if isinstance(splits, str):
         splits = [splits]
-    try:
-        return tuple(layout.check_split(s) for s in dict.fromkeys(splits))
-    except ValueError as exc:
-        raise BiosrError(str(exc)) from None
+    return tuple(layout.check_split(s, error=DataError) for s in dict.fromkeys(splits))
 
 
 def _verify(path: Path, splits: Sequence[str], deep: bool, progress: bool) -> Any:
@@ -283,9 +283,15 @@ def _from_archive(
         if known_hash is not None:
             fetch_http.check_hash(archive, known_hash, source=str(archive))
         downloaded = False
-    entries = members(archive)  # listed once: a compressed tar is read whole to list it
-    rename = _dataset_rename(entries, splits, archive)
-    extract(archive, root, rename=rename, progress=http["progress"], entries=entries)
+    try:
+        entries = members(archive)  # listed once: a compressed tar is read whole to list it
+        rename = _dataset_rename(entries, splits, archive)
+        extract(archive, root, rename=rename, progress=http["progress"], entries=entries)
+    except DataError as exc:
+        if not downloaded:  # a user's own archive is never deleted
+            raise
+        archive.unlink(missing_ok=True)  # refused: biosr downloaded it, biosr removes it
+        raise DataError(f"{exc}; the downloaded archive was removed") from None
     path = layout.dataset_dir(root, must_exist=False)
     report = _verify(path, splits, deep, http["progress"])
     if downloaded and not keep_archive and report.ok:

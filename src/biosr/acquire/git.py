@@ -28,8 +28,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from biosr.acquire.http import UnreachableError
-from biosr.errors import BiosrError
+from biosr.errors import BiosrError, UnreachableError
 
 #: A line of git's progress output ("Receiving objects:  42% ...").
 _PERCENT = re.compile(rb"\d+% \(")

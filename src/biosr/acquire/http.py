@@ -25,6 +25,7 @@ The standard library's :mod:`urllib` does the HTTP; nothing here prints.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -33,25 +34,25 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pooch.hashes
 
 from biosr import __version__
-from biosr.errors import BiosrError, DataError
+from biosr._checks import check_non_negative_int
+from biosr.errors import BiosrError, DataError, UnreachableError
 from biosr.io.atomic import write_text
 
 #: Bytes read per chunk of the response.
 CHUNK = 1 << 20
+#: Defaults of :func:`fetch` (and of :func:`biosr.acquire.download.fetch` and the command line):
+#: retries after a dropped connection, first back-off in seconds (doubling), socket time-out.
+RETRIES, BACKOFF_S, TIMEOUT_S = 5, 1.0, 60.0
 #: Bytes sniffed at the start of a response for an HTML page.
 SNIFF = 512
 _HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<\?xml[^>]*>\s*<html)", re.I)
 _USER_AGENT = f"biosr/{__version__} (+https://github.com/DeepTrackAI/biosr_dataset)"
-
-
-class UnreachableError(BiosrError):
-    """The server could not be reached at all (offline, blocked, unknown host)."""
 
 
 class _Transient(Exception):
@@ -73,6 +74,46 @@ def looks_like_html(head: bytes) -> bool:
     (True, False)
     """
     return bool(_HTML_START.match(head[:SNIFF]))
+
+
+def check_known_hash(known_hash: str) -> str:
+    """Check an expected hash's form before anything is downloaded; return it as ``alg:hex``.
+
+    Parameters
+    ----------
+    known_hash : str
+        ``"HEX"`` (sha256), ``"md5:HEX"``, ``"sha256:HEX"`` or another :mod:`hashlib`
+        algorithm (pooch's convention).
+
+    Returns
+    -------
+    str
+        ``"alg:hex"``, lower case.
+
+    Raises
+    ------
+    BiosrError
+        An unknown algorithm, or a digest that is not hex of that algorithm's length.
+
+    Examples
+    --------
+    >>> check_known_hash("MD5:" + "AB" * 16)
+    'md5:abababababababababababababababab'
+    """
+    alg = pooch.hashes.hash_algorithm(known_hash)
+    digest = known_hash.split(":")[-1].lower()
+    try:
+        length = 2 * hashlib.new(alg).digest_size
+    except (ValueError, TypeError):
+        raise BiosrError(
+            f"{known_hash}: unknown hash algorithm {alg!r}; give 'sha256:HEX' or 'md5:HEX'"
+        ) from None
+    if not re.fullmatch(r"[0-9a-f]+", digest) or len(digest) != length:
+        raise BiosrError(
+            f"{known_hash}: not a {alg} checksum (expected {length} hex digits, got "
+            f"{len(digest)} characters); give 'sha256:HEX' or 'md5:HEX'"
+        )
+    return f"{alg}:{digest}"
 
 
 def check_hash(
@@ -116,9 +157,9 @@ def fetch(
     dest: str | os.PathLike[str],
     *,
     known_hash: str | None = None,
-    retries: int = 5,
-    backoff: float = 1.0,
-    timeout: float = 60.0,
+    retries: int = RETRIES,
+    backoff: float = BACKOFF_S,
+    timeout: float = TIMEOUT_S,
     progress: bool = False,
 ) -> Path:
     """Download `url` to `dest`, resuming a previous partial download.
@@ -157,10 +198,73 @@ def fetch(
         error (404 ...). Nothing is left under `dest`; a corrupt partial file
         is deleted, an interrupted one is kept for the next run to resume.
     BiosrError
-        Still interrupted after all retries (the partial file is kept).
+        A malformed `known_hash` or negative `retries` (before any request), or
+        still interrupted after all retries (the partial file is kept).
     """
+    if known_hash is not None:
+        known_hash = check_known_hash(known_hash)
+    retries = check_non_negative_int(retries, "retries")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(dest):
+        return _fetch(url, dest, known_hash, retries, backoff, timeout, progress)
+
+
+@contextlib.contextmanager
+def exclusive(dest: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the lock of downloads to `dest` (``.NAME.lock``, :func:`fcntl.flock`) or refuse.
+
+    Two downloads of one file would stream into one ``.NAME.part``; the second
+    is refused at once instead. The lock file is removed on release (while
+    still held; a process that opened it meanwhile sees a new inode and tries
+    again). Without :mod:`fcntl` (Windows) nothing is locked.
+
+    Raises
+    ------
+    BiosrError
+        If another process downloads `dest` now.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    dest = Path(dest)
+    lock = dest.with_name(f".{dest.name}.lock")
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise BiosrError(
+                f"{dest}: another download of this file is running (it holds {lock}); "
+                "let it finish, or stop it, then run again"
+            ) from None
+        try:
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+        os.close(fd)
+
+
+def _fetch(
+    url: str,
+    dest: Path,
+    known_hash: str | None,
+    retries: int,
+    backoff: float,
+    timeout: float,
+    progress: bool,
+) -> Path:
+    """:func:`fetch` once it holds the lock."""
     if dest.is_file():
         if known_hash is None:
             return dest

@@ -259,10 +259,8 @@ def pack(
 
 
 def _groups(dataset: Path, split: str, level: int | list[int] | None) -> list[Group]:
-    try:
-        return groups(split, level if split == "test" else None)
-    except ValueError as exc:
-        raise DataError(f"{dataset}: {exc}") from None
+    layout.split_levels(split, level if split == "test" else None, error=DataError)
+    return groups(split, level if split == "test" else None)
 
 
 def read_images(

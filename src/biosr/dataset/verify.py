@@ -16,7 +16,6 @@ Nothing here prints; :func:`format_report` renders a :class:`Report`.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -28,11 +27,15 @@ import numpy as np
 import tifffile
 
 from biosr import layout
+from biosr._checks import check_non_negative_int, check_seed, check_workers
 from biosr._progress import bar
 from biosr.dataset.manifest import read_card, read_manifest
 from biosr.errors import DataError
-from biosr.io.atomic import is_part
-from biosr.io.tiff import check_image, is_tiff_header
+from biosr.io.atomic import is_part, stale_parts
+from biosr.io.tiff import decode_tiff, is_tiff_header, tifffile_warnings
+
+#: What :func:`verify` can expect of the counts: ``consistent`` (any, default) or ``published``.
+EXPECTATIONS: tuple[str, ...] = ("consistent", "published")
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,10 @@ class Report:
         Image files whose sha256 was checked against the manifest.
     gt_scale : int
         GT side over WF side used for the shape check (from the card, else inferred).
+    patch_size : int
+        WF side used for the shape check: the card's ``patch_size`` when there
+        is one, else :data:`biosr.layout.PATCH_SIZE` (always that with
+        ``expect="published"``).
     """
 
     dataset: Path
@@ -87,6 +94,7 @@ class Report:
     decoded: int = 0
     hashed: int = 0
     gt_scale: int = 1
+    patch_size: int = layout.PATCH_SIZE
 
     @property
     def ok(self) -> bool:
@@ -115,6 +123,9 @@ def verify(
         ``'published'`` demands the published counts
         (:data:`biosr.layout.PUBLISHED_COUNTS`); ``'consistent'`` (default)
         accepts any count as long as every test level has the same pairs.
+        Patches must be as large as the dataset card says (``patch_size``;
+        :data:`biosr.layout.PATCH_SIZE` without a card), or exactly that
+        with ``'published'``.
     splits : sequence of str, optional
         Splits that must be present (default: all three). Others present are
         still checked; absent ones are not an error.
@@ -137,21 +148,28 @@ def verify(
     Raises
     ------
     DataError
-        If `root` holds no dataset at all, or the manifest or card is unreadable.
+        If `root` holds no dataset at all, the manifest or card is unreadable,
+        or `expect` or a split is unknown.
     """
-    if expect not in ("consistent", "published"):
-        raise ValueError(f"expect must be 'consistent' or 'published', not {expect!r}")
+    if expect not in EXPECTATIONS:
+        raise DataError(f"expect must be one of {', '.join(EXPECTATIONS)}, not {expect!r}")
+    sample, seed = check_non_negative_int(sample, "sample"), check_seed(seed)
+    workers = check_workers(workers)
     try:
         base = layout.dataset_dir(root)
     except FileNotFoundError as exc:
         raise DataError(str(exc)) from None
-    required = tuple(layout.check_split(s) for s in (splits or layout.SPLITS))
+    required = tuple(layout.check_split(s, error=DataError) for s in (splits or layout.SPLITS))
     card = read_card(base) or {}
     manifest = read_manifest(base) if deep else None
     report = Report(dataset=base)
     checks: list[tuple[Path, str, bool]] = []  # (file, role, odd size) to decode
 
     _check_top_level(base, report)
+    for part in stale_parts(base / layout.PACK_DIR):
+        report.findings.append(
+            Finding(str(part), "leftover of an interrupted pack; the next `biosr pack` removes it")
+        )
     checked = []
     for split in layout.SPLITS:
         present = any((base / d).exists() for d in layout.split_roots(split))
@@ -160,7 +178,9 @@ def verify(
         checked.append(split)
         checks.extend(_check_split(base, split, expect, report))
 
-    report.gt_scale = int(card.get("gt_scale") or _infer_gt_scale(checks))
+    if expect != "published":
+        report.patch_size = int(card.get("patch_size") or layout.PATCH_SIZE)
+    report.gt_scale = int(card.get("gt_scale") or _infer_gt_scale(checks, report.patch_size))
     rng = np.random.default_rng(seed)
     to_read = checks if deep else _sample(checks, sample, rng)
     _decode_all(to_read, base, report, manifest, workers, progress)
@@ -346,18 +366,18 @@ def _size_checked(entries: Iterable[os.DirEntry], report: Report) -> list[tuple[
 # --------------------------------------------------------------------------- #
 
 
-def _infer_gt_scale(checks: list[tuple[Path, str, bool]]) -> int:
-    """GT side over WF side, from the first few targets' TIFF headers (no pixel decoding)."""
+def _infer_gt_scale(checks: list[tuple[Path, str, bool]], patch_size: int) -> int:
+    """GT side over `patch_size`, from the first few targets' TIFF headers (no pixel decoding)."""
     votes: Counter[int] = Counter()
     for path, role, odd in checks:
         if role != "gt" or odd:
             continue
         try:
-            with tifffile.TiffFile(path) as tif:
+            with tifffile_warnings(), tifffile.TiffFile(path) as tif:
                 side = tif.pages[0].shape[0]
         except Exception:  # a broken file is reported when decoded
             continue
-        votes[max(1, side // layout.PATCH_SIZE)] += 1
+        votes[max(1, side // patch_size)] += 1
         if sum(votes.values()) >= 5:
             break
     return votes.most_common(1)[0][0] if votes else 1
@@ -386,7 +406,7 @@ def _decode_all(
     workers: int | None,
     progress: bool,
 ) -> None:
-    side = layout.PATCH_SIZE
+    side = report.patch_size
     shapes = {"wf": (side, side), "gt": (side * report.gt_scale, side * report.gt_scale)}
 
     def check(item: tuple[Path, str, bool]) -> tuple[list[Finding], bool]:
@@ -396,16 +416,8 @@ def _decode_all(
         except OSError as exc:
             return [Finding(str(path), f"unreadable ({exc.strerror})")], False
         found = []
-        try:
-            with tifffile.TiffFile(io.BytesIO(data)) as tif:
-                page = tif.pages.first
-                end = max(o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=True))
-                if end > len(data):
-                    raise DataError(
-                        f"{path}: truncated TIFF ({len(data):,} bytes, image data end at {end:,})"
-                    )
-                image = page.asarray()
-            check_image(image, path, shape=shapes[role], dtype=layout.DTYPE)
+        try:  # every page, not only the first: a stack in place of a patch is a finding
+            decode_tiff(data, path, shape=shapes[role], dtype=layout.DTYPE)
         except DataError as exc:
             found.append(Finding(str(path), str(exc).removeprefix(f"{path}: ")))
         except Exception as exc:  # any decoder failure is a finding

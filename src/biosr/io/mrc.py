@@ -80,6 +80,13 @@ def check_header(head: bytes, size: int, label: str | os.PathLike[str]) -> np.re
     DataError
         As :func:`read_header`.
     """
+    text = _text_start(head)
+    if text is not None:
+        page = " (an HTML page saved in place of the data?)" if text.startswith("<") else ""
+        raise DataError(
+            f"{label}: not an MRC file: it starts with the text {text!r}{page}; "
+            "download or copy the file again"
+        )
     if len(head) < HEADER_BYTES:
         raise DataError(f"{label}: truncated MRC ({size} bytes, shorter than its header)")
     header = np.frombuffer(head[:HEADER_BYTES], dtype=mrcfile.dtypes.HEADER_DTYPE)
@@ -90,7 +97,10 @@ def check_header(head: bytes, size: int, label: str | os.PathLike[str]) -> np.re
     try:
         dtype = mrcfile.utils.dtype_from_mode(mode)
     except ValueError:
-        raise DataError(f"{label}: unsupported MRC mode {mode}") from None
+        raise DataError(
+            f"{label}: not an MRC file, or its header is damaged (mode word {mode} is no MRC "
+            "mode; BioSR uses 6 for raw frames and 2 for SIM images)"
+        ) from None
     expected = HEADER_BYTES + int(header.nsymbt) + nx * ny * nz * np.dtype(dtype).itemsize
     if size != expected:
         kind = "truncated" if size < expected else "oversized"
@@ -99,6 +109,18 @@ def check_header(head: bytes, size: int, label: str | os.PathLike[str]) -> np.re
             f"{expected} bytes)"
         )
     return header
+
+
+def _text_start(head: bytes, n: int = 40) -> str | None:
+    """The first `n` characters if `head` starts as printable text, else None.
+
+    An MRC file starts with its sizes as binary int32: any ``nx`` below 2**24
+    has a zero byte, so real headers never look like text.
+    """
+    start = head[:n]
+    if len(start) < 4 or any(b < 9 or 13 < b < 32 or b > 126 for b in start):
+        return None
+    return " ".join(start.decode("ascii").split())
 
 
 def voxel_size_nm(header: np.recarray) -> float:
@@ -213,7 +235,8 @@ def write_mrc(
         header.nlabl = 1
         header.label[0] = label.encode("ascii", "replace")[:80]
     # map id, machine stamp, dmin/dmax/dmean and labels stay zero, as in BioSR.
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    size = header.nbytes + data.size * dtype.itemsize
+    with atomic_path(path, size=size) as tmp, open(tmp, "wb") as fh:
         fh.write(header.tobytes())
         fh.write(np.ascontiguousarray(data, dtype=dtype).tobytes())
     return path

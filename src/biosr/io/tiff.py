@@ -3,12 +3,19 @@
 Writes are ImageJ-flavoured TIFFs: the resolution tags and ImageJ's ``unit``
 metadata carry the pixel size, which Fiji, napari (tifffile) and most viewers
 read. Reads accept any single-page 2-D TIFF and check it against what the
-caller expects.
+caller expects; tifffile's own warnings about a damaged file become the reason
+in that one error instead of lines on stderr (tifffile logs them and reads on).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
+import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -65,16 +72,125 @@ def read_tiff(
         raise DataError(f"{path}: file not found") from None
     if size == 0:
         raise DataError(f"{path}: empty file (0 bytes)")
-    try:
-        with open(path, "rb") as fh:
-            if not is_tiff_header(fh.read(4)):
-                raise DataError(f"{path}: not a TIFF file (bad header)")
-        image = tifffile.imread(path)
-    except DataError:
-        raise
-    except (OSError, ValueError, tifffile.TiffFileError, IndexError, KeyError) as exc:
-        raise DataError(f"{path}: unreadable or truncated TIFF ({exc})") from None
+    with open(path, "rb") as fh:
+        if not is_tiff_header(fh.read(4)):
+            raise DataError(f"{path}: not a TIFF file (bad header)")
+        fh.seek(0)
+        image = _decode(fh, size, path)
     return check_image(image, path, shape=shape, dtype=dtype, finite=finite)
+
+
+def decode_tiff(
+    data: bytes,
+    path: str | os.PathLike[str],
+    *,
+    shape: tuple[int, int] | None = None,
+    dtype: np.dtype | str | None = "float32",
+    finite: bool = True,
+) -> np.ndarray:
+    """Decode a TIFF file's bytes (already read, e.g. to hash them too) as :func:`read_tiff`.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    path : path-like
+        Where the bytes came from, for messages.
+    shape, dtype, finite
+        As :func:`read_tiff`.
+
+    Returns
+    -------
+    ndarray
+        The 2-D image.
+
+    Raises
+    ------
+    DataError
+        As :func:`read_tiff`.
+    """
+    if not data:
+        raise DataError(f"{path}: empty file (0 bytes)")
+    if not is_tiff_header(data[:4]):
+        raise DataError(f"{path}: not a TIFF file (bad header)")
+    image = _decode(io.BytesIO(data), len(data), path)
+    return check_image(image, path, shape=shape, dtype=dtype, finite=finite)
+
+
+def _decode(fh: io.IOBase, size: int, path: str | os.PathLike[str]) -> np.ndarray:
+    """The one page of an open TIFF of `size` bytes; DataError with tifffile's reason if not."""
+    with tifffile_warnings() as warned:
+        try:
+            with tifffile.TiffFile(fh) as tif:
+                pages = len(tif.pages)
+                if pages == 0:
+                    raise DataError(f"{path}: damaged TIFF: no readable image ({_first(warned)})")
+                if pages > 1:
+                    raise DataError(
+                        f"{path}: a stack of {pages} pages; expected one 2-D image per file"
+                    )
+                page = tif.pages.first
+                end = max(
+                    (o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=True)),
+                    default=0,
+                )
+                if end > size:
+                    raise DataError(
+                        f"{path}: truncated TIFF ({size:,} bytes, image data end at {end:,})"
+                    )
+                image = page.asarray()
+        except DataError:
+            raise
+        except Exception as exc:  # tifffile raises many kinds for a damaged file
+            reason = _plain(str(exc)) or type(exc).__name__
+            raise DataError(f"{path}: damaged TIFF ({_first(warned, reason)})") from None
+    if warned and image.size == 0:
+        raise DataError(f"{path}: damaged TIFF ({warned[0]})")
+    return image
+
+
+_QUIET = threading.local()
+
+
+class _Collect(logging.Filter):
+    """Keep tifffile's warnings of the thread that is decoding, instead of printing them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        found = getattr(_QUIET, "found", None)
+        if found is None:  # not inside biosr's decode: tifffile logs as usual
+            return True
+        found.append(_plain(record.getMessage()))
+        return False
+
+
+logging.getLogger("tifffile").addFilter(_Collect())
+
+
+@contextlib.contextmanager
+def tifffile_warnings() -> Iterator[list[str]]:
+    """Collect (not print) tifffile's warnings logged by this thread inside the block.
+
+    For code that opens a TIFF with :mod:`tifffile` itself (to read a header)
+    and reports a damaged file in its own words.
+    """
+    outer = getattr(_QUIET, "found", None)
+    _QUIET.found = found = []
+    try:
+        yield found
+    finally:
+        _QUIET.found = outer
+
+
+def _first(warned: list[str], default: str = "its first IFD is unreadable") -> str:
+    """tifffile's first warning about the file, or `default`."""
+    return warned[0] if warned else default
+
+
+def _plain(message: str) -> str:
+    """tifffile's message without its ``<tifffile.TiffTag 0 @10>`` tags and exception wrapper."""
+    message = re.sub(r"<[^<>]*>\s*", "", message)
+    message = re.sub(r"raised \w+\(['\"](.*)['\"]\)", r"\1", message)
+    return " ".join(message.split())
 
 
 def check_image(
@@ -137,7 +253,7 @@ def write_tiff(
             kwargs["metadata"] = {"unit": "um"}
         else:  # plain TIFF: the standard tag must carry the unit
             kwargs["resolutionunit"] = "MICROMETER"
-    with atomic_path(path) as tmp:
+    with atomic_path(path, size=image.nbytes) as tmp:  # the pixels; tags add a few hundred
         tifffile.imwrite(tmp, image, **kwargs)
     return path
 
