@@ -112,7 +112,7 @@ def test_truncated_member_in_zip(pristine: Path, tmp_path: Path) -> None:
 
 def test_corrupt_member_in_zip_is_one_line(pristine: Path, tmp_path: Path) -> None:
     """A member whose data fails its CRC (headers and sizes fine) is a DataError, not a
-    traceback; the up-front check reads only headers, so this shows while cutting."""
+    traceback, found by the up-front check: cells 1-2 are not cut first."""
     archive = _zip(pristine, tmp_path / "c.zip")
     with zipfile.ZipFile(archive) as zf:
         info = zf.getinfo("Microtubules/Cell_003/SIM_gt.mrc")
@@ -120,10 +120,8 @@ def test_corrupt_member_in_zip_is_one_line(pristine: Path, tmp_path: Path) -> No
     start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
     raw[start + 5000] ^= 0xFF  # inside the image data, well past the MRC header
     archive.write_bytes(bytes(raw))
-    with pytest.raises(
-        DataError, match=r"c\.zip:Microtubules/Cell_003/SIM_gt\.mrc: corrupt member"
-    ):
-        build(archive, tmp_path / "o", preset="small", **SMALL)
+    match = r"c\.zip:Microtubules/Cell_003/SIM_gt\.mrc: corrupt member"
+    _expect_error(archive, tmp_path / "o", match)
 
 
 def test_cli_reports_one_line(release: Path, tmp_path: Path, capsys) -> None:
@@ -181,7 +179,7 @@ def test_mask_normalise_and_flip() -> None:
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_array_equal(protocol.normalize(x), x / 5)
     assert protocol.normalize(np.ones((2, 2))).max() == 0.0
-    pct = protocol.normalize(x, "percentile", (0.0, 50.0))
+    pct = protocol.normalize(x, "percentile", percentiles=(0.0, 50.0))
     assert pct.max() == 1.0 and pct.dtype == np.float32
     np.testing.assert_array_equal(protocol.flip(x, 3), x[::-1, ::-1])
     np.testing.assert_array_equal(protocol.flip(x, 1), x[::-1])

@@ -1,11 +1,10 @@
 """Build the published dataset from the original BioSR release: plan, workers, resume, provenance.
 
 :func:`build` checks the whole source first (nothing is written if any file
-is missing or its MRC header disagrees with its size, mode or shape; the
-image data itself is read, and a corrupt zip member found, only while
-cutting), then cuts each cell in a worker process
-(:class:`concurrent.futures.ProcessPoolExecutor`, one cell in memory per
-worker). Every random choice of a cell comes from its own
+is missing, its MRC header disagrees with its size, mode or shape, or a zip
+member fails its CRC; the image values themselves are read only while
+cutting), then cuts each cell in a worker process (:func:`biosr._parallel.run`,
+one cell in memory per worker). Every random choice of a cell comes from its own
 ``SeedSequence(seed, spawn_key=(cell,))`` and every file index from the plan,
 so the output is bit-identical for any number of workers. A worker writes
 its TIFFs atomically, then its manifest rows to ``.biosr_build/`` (the
@@ -28,17 +27,28 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from biosr import layout
-from biosr._progress import bar
+from biosr import _parallel, layout
+from biosr._checks import check_seed, check_workers
 from biosr.build import produce, protocol
-from biosr.build.options import BuildOptions, resolve_options
-from biosr.build.source import GT_KEY, Source, cell_files, open_source, read_gt, read_level
+from biosr.build.options import DEFAULT_PRESET, BuildOptions, resolve_options
+from biosr.build.source import (
+    GT_KEY,
+    Source,
+    cell_files,
+    file_label,
+    open_source,
+    read_gt,
+    read_level,
+)
 from biosr.dataset.manifest import card_base, file_row, read_card, write_card, write_manifest
 from biosr.errors import DataError
+from biosr.io import owner
 from biosr.io.atomic import is_part, write_text
 from biosr.io.tiff import write_tiff
 
 _PLAN_FILE = "plan.json"
+#: The producer name of built datasets (:mod:`biosr.io.owner`).
+PRODUCER = "build"
 _SPLIT_ORDER = ("validate", "training", "test")
 
 
@@ -58,9 +68,9 @@ def build(
     source: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    preset: str = "published",
+    preset: str = DEFAULT_PRESET,
     seed: int = 0,
-    workers: int = 1,
+    workers: int = _parallel.DEFAULT_WORKERS,
     progress: bool = False,
     overwrite: bool = False,
     **overrides: Any,
@@ -80,8 +90,9 @@ def build(
     seed : int
         Seed of every random choice; same source and seed give bit-identical
         files whatever `workers` is.
-    workers : int
-        Processes, one cell each at a time.
+    workers : int or None
+        Processes, one cell each at a time (default
+        :data:`biosr._parallel.DEFAULT_WORKERS`; None: every core).
     progress : bool
         Show a progress bar of cells (and pairs) on stderr.
     overwrite : bool
@@ -93,7 +104,7 @@ def build(
         ``test_cells`` (tuples or text like ``"6-35"``), ``training_crops``,
         ``validate_crops``, ``test_crops``, ``flips``, ``rotate``,
         ``patch_size``, ``gt_scale`` (1: GT binned 2x2 onto the WF grid, 2:
-        DL-SR's 128/256 pairs), ``normalize`` (minmax, percentile, none),
+        DL-SR's 128/256 pairs), ``normalize`` (minmax, percentile, stored),
         ``percentiles``, ``mask_threshold``, ``mask_min_pixels``,
         ``mask_factor``, ``mask_background_sigma``.
 
@@ -106,10 +117,10 @@ def build(
     ------
     DataError
         A bad source (one line naming the file; nothing written when a file
-        is missing or its header is wrong, but a corrupt zip member is found
-        only when its cell is cut) or an output folder holding a different
-        dataset.
+        is missing, its header is wrong or a zip member is corrupt) or an
+        output folder holding a different dataset.
     """
+    seed, workers = check_seed(seed), check_workers(workers)  # before anything is written
     options = resolve_options(preset, **overrides)
     src = open_source(source, options.all_cells())
     _check_geometry(src, options)
@@ -120,6 +131,7 @@ def build(
         return dataset
     work.mkdir(parents=True, exist_ok=True)
     write_text(work / _PLAN_FILE, json.dumps({"fingerprint": fingerprint}) + "\n")
+    owner.claim(dataset, PRODUCER)
     produce.make_split_dirs(dataset)
 
     tasks = _plan(src, dataset, options, seed)
@@ -136,13 +148,10 @@ def build(
         f"build {total['training']}+{total['validate']}+{total['test']}x{len(layout.LEVELS)} "
         "pairs, cells"
     )
-    for cell_rows in bar(
-        produce.run_jobs(build_cell, todo, workers=workers),
-        enabled=progress,
-        total=len(todo),
-        desc=desc,
-        unit="cell",
-    ):
+    done = _parallel.run(
+        build_cell, todo, workers=workers, chunksize=1, progress=progress, desc=desc, unit="cell"
+    )
+    for cell_rows in done:
         rows.extend(cell_rows)
 
     write_manifest(dataset, rows)
@@ -249,8 +258,9 @@ def build_cell(task: Task) -> list[dict[str, Any]]:
     patch = options.patch_size
     rows: list[dict[str, Any]] = []
     with cell_files(task.source, cell, work / "scratch") as files:
-        gt = read_gt(files[GT_KEY]).astype(np.float32)
         names = {key: name for key, (name, _) in task.source.cells[cell].items()}
+        labels = {key: file_label(task.source, name) for key, name in names.items()}
+        gt = read_gt(files[GT_KEY], label=labels[GT_KEY]).astype(np.float32)
         wf_shape = (gt.shape[0] // 2, gt.shape[1] // 2)
         mask = protocol.foreground_mask(
             protocol.gt_to_wf_grid(gt, wf_shape),
@@ -265,7 +275,8 @@ def build_cell(task: Task) -> list[dict[str, Any]]:
             corners = [(int(y) - patch // 2, int(x) - patch // 2) for y, x in picks]
             rows += _write_test_gt(task, gt, corners, names)
             for level in layout.LEVELS:
-                wf = protocol.widefield(read_level(files[f"level_{level:02d}"]))
+                key = f"level_{level:02d}"
+                wf = protocol.widefield(read_level(files[key], label=labels[key]))
                 rows += _write_test_wf(task, wf, level, corners, names)
         else:
             rotate = options.rotate
@@ -277,7 +288,7 @@ def build_cell(task: Task) -> list[dict[str, Any]]:
             k = 0
             for level in layout.LEVELS:
                 key = f"level_{level:02d}"
-                wf = protocol.widefield(read_level(files[key]))
+                wf = protocol.widefield(read_level(files[key], label=labels[key]))
                 for variant in range(flips):
                     for _ in range(crops):
                         y, x = (int(v) - patch // 2 for v in picks[k])
@@ -302,7 +313,7 @@ def build_cell(task: Task) -> list[dict[str, Any]]:
 
 
 def _normalize(patch: np.ndarray, options: BuildOptions) -> np.ndarray:
-    return protocol.normalize(patch, options.normalize, options.percentiles)
+    return protocol.normalize(patch, options.normalize, percentiles=options.percentiles)
 
 
 def _finish_gt(gt_p: np.ndarray, options: BuildOptions) -> np.ndarray:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from biosr import layout
-from biosr.build.protocol import NORMALIZATIONS
+from biosr._checks import check_positive_int
 from biosr.errors import BiosrError, DataError
+from biosr.normalize import check_normalization
 
 #: Ratios of GT to WF sampling a build can write (1: GT binned onto the WF grid).
 GT_SCALES: tuple[int, ...] = (1, 2)
@@ -80,7 +81,8 @@ class BuildOptions:
     gt_scale : int
         1: GT binned 2x2 onto the WF grid; 2: DL-SR's GT at twice the WF side.
     normalize : str
-        Per-patch normalisation, one of :data:`NORMALIZATIONS`.
+        Per-patch normalisation, one of :data:`biosr.normalize.NORMALIZATIONS`
+        (percentile-normalised patches are clipped to [0, 1]).
     percentiles : tuple of float
         Low and high percentile of ``normalize="percentile"``.
     mask_threshold, mask_min_pixels, mask_factor, mask_background_sigma
@@ -114,9 +116,8 @@ class BuildOptions:
         for split in layout.SPLITS:
             given = self.cells[split]
             cells[split] = parse_cells(given) if isinstance(given, str) else tuple(given)
-            if int(self.crops[split]) < 0:
-                raise BiosrError(f"{split}_crops must be >= 0, got {self.crops[split]}")
-            crops[split] = int(self.crops[split])
+            # no split may be empty: verify (and training) reject a dataset without one
+            crops[split] = check_positive_int(int(self.crops[split]), f"{split}_crops")
         set_(self, "cells", cells)
         set_(self, "crops", crops)
         seen: dict[int, str] = {}
@@ -129,10 +130,7 @@ class BuildOptions:
             set_(self, name, int(getattr(self, name)))
         if self.gt_scale not in GT_SCALES:
             raise BiosrError(f"gt_scale must be 1 or 2, got {self.gt_scale}")
-        if self.normalize not in NORMALIZATIONS:
-            raise BiosrError(
-                f"unknown normalisation {self.normalize!r}; valid: {', '.join(NORMALIZATIONS)}"
-            )
+        check_normalization(self.normalize)
         if not 1 <= self.flips <= 4:
             raise BiosrError(f"flips must be 1..4, got {self.flips}")
         if self.patch_size < 2 or self.patch_size % 2:
@@ -191,6 +189,9 @@ class BuildOptions:
         return tuple(c for s in layout.SPLITS for c in self.cells[s])
 
 
+#: The preset a build uses unless told otherwise.
+DEFAULT_PRESET = "published"
+
 #: Presets. ``published`` is the authors' protocol (41,040 / 2,160 / 150 x 9
 #: pairs from 50 of 55 cells); ``small`` cuts a 6-cell release (e.g. a small
 #: simulated one) into 216 / 72 / 6 x 9 pairs.
@@ -203,7 +204,7 @@ PRESETS: dict[str, BuildOptions] = {
 }
 
 
-def resolve_options(preset: str = "published", **overrides: Any) -> BuildOptions:
+def resolve_options(preset: str = DEFAULT_PRESET, **overrides: Any) -> BuildOptions:
     """The options of `preset` with flat-named `overrides` applied and checked.
 
     Raises

@@ -1,30 +1,29 @@
-"""Shared by the dataset producers (:mod:`biosr.build.builder`, :mod:`biosr.simulate`): what they own.
+"""What the dataset producers (:mod:`biosr.build.builder`, :mod:`biosr.simulate`) own and share.
 
 Both write the published layout into a ``Microtubules`` folder. What a
 producer owns there (and so may remove on overwrite) is one list,
 :func:`owned_entries`: the split folders, the manifest, the card and the
 builder's work folder. Keeping it in one place means neither producer can
 leave the other's state behind (an unfinished build's plan beside simulated
-files would otherwise be "resumed"). Also shared: the split folders, the
-per-cell seeds and the process pool that runs one job per cell.
+files would otherwise be "resumed"). Inside those folders only the files a
+producer writes (layout-named images, release stacks, temporaries) are
+removed, so a user's own file there survives an overwrite. Also shared: the
+split folders and the per-cell seeds (the process pool is :mod:`biosr._parallel`).
 """
 
 from __future__ import annotations
 
-import os
+import json
 import shutil
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
 from biosr import layout
 from biosr.errors import BiosrError
-
-T = TypeVar("T")
-R = TypeVar("R")
+from biosr.io import owner
+from biosr.io.atomic import is_part
 
 
 def owned_entries() -> tuple[str, ...]:
@@ -33,12 +32,39 @@ def owned_entries() -> tuple[str, ...]:
     return (*roots, layout.MANIFEST_FILE, layout.CARD_FILE, layout.BUILD_DIR)
 
 
+def producer_file(name: str) -> bool:
+    """True if a producer writes files named `name` (an image, a release stack, a temporary)."""
+    if is_part(name) or name in (layout.RAW_GT_FILE, layout.SIM_GT_FILE, owner.MARKER):
+        return True
+    if any(name == layout.RAW_LEVEL_FILE.format(level=lv) for lv in layout.LEVELS):
+        return True
+    return any(layout.parse_file_name(split, name) is not None for split in layout.SPLITS)
+
+
+def _remove_tree(folder: Path) -> None:
+    """Remove the producer's files under `folder`, then the folders left empty."""
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_symlink() or (path.is_file() and producer_file(path.name)):
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    if not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def remove_entries(folder: Path, names: Iterable[str]) -> None:
-    """Remove the named files or folders of `folder` (a link is removed, not followed)."""
+    """Remove the named files or folders of `folder` (a link is removed, not followed).
+
+    A named folder loses only the files a producer writes (:func:`producer_file`)
+    and the subfolders left empty; the builder's work folder goes whole.
+    """
     for name in names:
         target = folder / name
         if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
+            if name == layout.BUILD_DIR:
+                shutil.rmtree(target)
+            else:
+                _remove_tree(target)
         elif target.exists() or target.is_symlink():
             target.unlink()
 
@@ -48,33 +74,51 @@ def clear_dataset(dataset: Path) -> None:
     remove_entries(dataset, owned_entries())
 
 
-def prepare_folder(folder: Path, owned: Iterable[str], *, overwrite: bool) -> None:
-    """Create `folder`, refusing a non-empty one unless `overwrite`.
+def prepare_folder(
+    folder: Path, owned: Iterable[str], *, overwrite: bool, producer: str, force: bool = False
+) -> None:
+    """Create `folder` and claim it for `producer`, refusing a non-empty one unless `overwrite`.
 
-    With `overwrite`, the entries named in `owned` (the writer's own folders
-    and files) are removed first, so no stale file of an earlier, larger run
-    survives; anything else in the folder is left alone.
+    With `overwrite`, a folder `producer` made (:mod:`biosr.io.owner`) is
+    cleared of the entries named in `owned` (the writer's own folders and
+    files), so no stale file of an earlier, larger run survives; a folder made
+    by another producer, or without a marker (a download, a user's files), is
+    refused unless `force`. A user's files are never removed.
 
     Raises
     ------
     BiosrError
-        If `folder` is a file, or is not empty and `overwrite` is False.
+        If `folder` is a file, or is not empty and neither `overwrite` nor
+        `force` is set, or was made by someone else and `force` is False.
     """
     if folder.exists() and not folder.is_dir():
         raise BiosrError(f"{folder}: exists and is not a folder")
     if folder.is_dir() and any(folder.iterdir()):
-        if not overwrite:
+        if not (overwrite or force):
             raise BiosrError(
                 f"{folder}: not empty; choose another output folder or pass --overwrite "
                 "(overwrite=True) to replace the data biosr wrote in it"
             )
+        if owner.owner(folder) is None and _card_says(folder, producer):
+            owner.claim(folder, producer)  # made before biosr left markers; its card says who
+        owner.check_replaceable(folder, producer, force=force)
         remove_entries(folder, owned)
-    folder.mkdir(parents=True, exist_ok=True)
+    owner.claim(folder, producer)
 
 
-def prepare_dataset(dataset: Path, *, overwrite: bool) -> None:
+def _card_says(folder: Path, producer: str) -> bool:
+    """True if `folder`'s card names ``biosr PRODUCER`` as its source (cards before markers)."""
+    try:
+        card = json.loads((folder / layout.CARD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    source = card.get("source") if isinstance(card, dict) else None
+    return isinstance(source, str) and source.startswith(f"biosr {producer}")
+
+
+def prepare_dataset(dataset: Path, *, overwrite: bool, producer: str, force: bool = False) -> None:
     """:func:`prepare_folder` for a ``Microtubules`` folder and :func:`owned_entries`."""
-    prepare_folder(dataset, owned_entries(), overwrite=overwrite)
+    prepare_folder(dataset, owned_entries(), overwrite=overwrite, producer=producer, force=force)
 
 
 def make_split_dirs(dataset: Path) -> None:
@@ -93,26 +137,3 @@ def cell_seed(seed: int, *key: int) -> np.random.SeedSequence:
     of workers.
     """
     return np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key))
-
-
-def run_jobs(func: Callable[[T], R], jobs: list[T], *, workers: int | None) -> Iterator[R]:
-    """Yield ``func(job)`` for each job as it finishes, in a process pool.
-
-    In-process and in order for one worker (or one job); `workers` None means
-    all CPUs. On an error (or when the consumer stops), jobs not yet started
-    are cancelled and the error is raised.
-    """
-    workers = (os.cpu_count() or 1) if workers is None else int(workers)
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            yield func(job)
-        return
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        futures = [pool.submit(func, job) for job in jobs]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise

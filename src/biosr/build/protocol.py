@@ -12,8 +12,9 @@ In pixel-centre coordinates a WF position ``u`` is the GT position
 the 1.5x region around the crop centre, into the output patch only: the same
 values as rotating the whole region and keeping its centre (bilinear
 interpolation is local, and the rotated patch lies inside the region for
-every angle), at a quarter of the work. 2x2 binning and min-max scaling are
-one line of numpy each; no library function does exactly them.
+every angle), at a quarter of the work. 2x2 binning is one line of numpy; no
+library function does exactly it. Normalisation is :mod:`biosr.normalize`'s,
+with the build's conventions (:func:`normalize`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import numpy as np
 from scipy import ndimage
 from skimage.transform import resize
 
-#: Normalisations a build can apply to each patch.
-NORMALIZATIONS: tuple[str, ...] = ("minmax", "percentile", "none")
+from biosr import normalize as norm
+from biosr.normalize import PERCENTILES
 
 #: Flip variants, in index order: none, up-down, left-right, both.
 FLIP_NAMES: tuple[str, ...] = ("none", "ud", "lr", "both")
@@ -80,7 +81,7 @@ def foreground_mask(
     ndarray of bool
         The mask, same shape as the input.
     """
-    img = minmax(gt_on_wf.astype(np.float64))
+    img = norm.normalize(gt_on_wf, "minmax", dtype=np.float64)
     fine = ndimage.gaussian_filter(img, 0.5, truncate=2.0, mode="nearest")
     background = ndimage.gaussian_filter(img, background_sigma, truncate=1.0, mode="nearest")
     signal = fine - background
@@ -217,44 +218,36 @@ def bin2(image: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def minmax(image: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1] by the image's own minimum and maximum (a constant image gives 0)."""
-    lo, hi = float(image.min()), float(image.max())
-    scale = hi - lo
-    if scale <= 0:
-        return np.zeros_like(image)
-    return (image - lo) / scale
-
-
 def normalize(
-    image: np.ndarray, method: str = "minmax", percentiles: tuple[float, float] = (0.0, 99.9)
+    image: np.ndarray, method: str = "minmax", *, percentiles: tuple[float, float] = PERCENTILES
 ) -> np.ndarray:
-    """Per-patch normalisation, float32.
+    """A patch normalised as the build writes it, float32.
+
+    :func:`biosr.normalize.normalize` in float64, clipped to [0, 1] (unless
+    ``"stored"``), returned as float32.
 
     Parameters
     ----------
     image : ndarray
         2-D patch.
-    method : {'minmax', 'percentile', 'none'}
+    method : {'stored', 'minmax', 'percentile'}
         ``minmax``: to [0, 1] by min and max (the published data);
         ``percentile``: ``(x - p_lo) / (p_hi - p_lo)`` clipped to [0, 1];
-        ``none``: values as read (WF in camera counts).
-    percentiles : tuple of float
+        ``stored``: values as read (WF in camera counts).
+    percentiles : tuple of float, optional
         ``(p_lo, p_hi)`` for ``percentile``.
 
     Returns
     -------
     ndarray
         float32 patch.
+
+    Examples
+    --------
+    >>> normalize(np.array([[1.0, 3.0], [5.0, 9.0]])).tolist()
+    [[0.0, 0.25], [0.5, 1.0]]
     """
-    image = image.astype(np.float64)
-    if method == "minmax":
-        out = minmax(image)
-    elif method == "percentile":
-        lo, hi = np.percentile(image, percentiles)
-        out = np.clip((image - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(image)
-    elif method == "none":
-        out = image
-    else:
-        raise ValueError(f"unknown normalisation {method!r}; valid: {', '.join(NORMALIZATIONS)}")
+    out = norm.normalize(
+        image, method, percentiles=percentiles, clip=method != "stored", dtype=np.float64
+    )
     return out.astype(np.float32)

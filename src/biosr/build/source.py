@@ -7,8 +7,11 @@ and that its MRC header agrees with its size, mode and shape (raw levels:
 mode 6, 9 frames; ``SIM_gt.mrc``: mode 2, exactly twice the raw size). A zip
 is read with :mod:`zipfile` member by member: any member name that could
 land outside a folder (absolute, ``..``, drive letter, backslash, symlink)
-rejects the whole archive, and a cell's members are copied to names this
-module makes up, never to the names the archive gives. The source itself is
+rejects the whole archive, every needed member is read through once so that
+its CRC-32 is checked before anything is written (a corrupt member in the
+last cell stops the build before the first cell is cut), and a cell's
+members are copied to names this module makes up, never to the names the
+archive gives. The source itself is
 never modified. The header check (:func:`biosr.io.mrc.check_header`) works
 on bytes, so it serves folder files and zip members alike.
 """
@@ -220,7 +223,22 @@ def _open_zip(archive: Path, cells: tuple[int, ...]) -> Source:
                 digest.update(f"{name}:{info.file_size}:".encode() + head)
             _check_cell(entry, f"{archive}:{prefix}{cell_name}")
             checked[cell] = entry
+        for entry in checked.values():
+            for name, _ in entry.values():
+                _check_crc(zf, by_name[prefix + name], f"{archive}:{prefix}{name}")
     return Source(archive, prefix, checked, digest.hexdigest())
+
+
+def _check_crc(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> None:
+    """Read a member through (zipfile checks its CRC-32 at the end); raise DataError if corrupt."""
+    try:
+        with zf.open(info) as fh:
+            while fh.read(1 << 20):
+                pass
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise DataError(
+            f"{label}: corrupt member ({exc}); the archive is damaged, download it again"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -253,11 +271,72 @@ def cell_files(source: Source, cell: int, scratch: Path) -> Iterator[dict[str, P
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def read_level(path: Path) -> np.ndarray:
-    """Raw SIM frames of one level, ``(9, ny, nx)`` uint16 (mode 6 only)."""
-    return read_mrc(path, modes=(6,)).data
+def file_label(source: Source, name: str) -> str:
+    """How messages name a release file: ``FOLDER/Cell_001/SIM_gt.mrc`` or ``ZIP:MEMBER``."""
+    if source.zip_prefix is None:
+        return f"{source.path}/{name}"
+    return f"{source.path}:{source.zip_prefix}{name}"
 
 
-def read_gt(path: Path) -> np.ndarray:
-    """The SIM GT image, ``(ny, nx)`` float32 (mode 2 only)."""
-    return read_mrc(path, modes=(2,)).data[0]
+def read_level(path: Path, *, label: str | os.PathLike[str] | None = None) -> np.ndarray:
+    """Raw SIM frames of one level, ``(9, ny, nx)`` uint16 (mode 6 only).
+
+    Parameters
+    ----------
+    path : Path
+        The MRC file (for a zip, its extracted copy).
+    label : str, optional
+        What messages call the file (default `path`), see :func:`file_label`.
+
+    Raises
+    ------
+    DataError
+        A bad header, or frames that are each constant (their widefield mean
+        would be a blank image, and so would every patch cut from it).
+    """
+    frames = read_mrc(path, modes=(6,)).data
+    spread = np.ptp(frames.reshape(len(frames), -1), axis=1) if frames.size else np.zeros(1)
+    if not spread.any():
+        raise DataError(
+            f"{label or path}: the raw SIM frames are constant ({int(frames.flat[0])} in every "
+            "pixel); the stack holds no image: restore the file, or leave its cell out of "
+            "--training-cells/--validate-cells/--test-cells"
+        )
+    return frames
+
+
+def read_gt(path: Path, *, label: str | os.PathLike[str] | None = None) -> np.ndarray:
+    """The SIM GT image, ``(ny, nx)`` float32 (mode 2 only), checked finite and not constant.
+
+    Parameters
+    ----------
+    path : Path
+        The MRC file (for a zip, its extracted copy).
+    label : str, optional
+        What messages call the file (default `path`), see :func:`file_label`.
+
+    Raises
+    ------
+    DataError
+        A bad header, more than one section, NaN or infinite pixels, or one
+        value everywhere (patches cut from it would be blank or NaN).
+    """
+    label = label or path
+    data = read_mrc(path, modes=(2,)).data
+    if data.shape[0] != 1:
+        raise DataError(f"{label}: {data.shape[0]} sections, expected one SIM GT image")
+    gt = data[0]
+    advice = (
+        "restore the file, or leave its cell out of --training-cells/--validate-cells/--test-cells"
+    )
+    finite = np.isfinite(gt)
+    if not finite.all():
+        bad = int(gt.size - np.count_nonzero(finite))
+        raise DataError(
+            f"{label}: {bad:,} of {gt.size:,} SIM GT pixels are NaN or infinite; {advice}"
+        )
+    if gt.size and gt.min() == gt.max():
+        raise DataError(
+            f"{label}: the SIM GT is constant ({float(gt.flat[0]):g} everywhere); {advice}"
+        )
+    return gt
