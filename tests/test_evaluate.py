@@ -7,16 +7,19 @@ import json
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
 from biosr import layout
 from biosr.cli import main
+from biosr.dataset.manifest import card_base, write_card
 from biosr.errors import BiosrError, DataError
 from biosr.evaluate.evaluation import evaluate, parse_prediction_specs
-from biosr.io.tiff import write_tiff
+from biosr.io.tiff import read_tiff, write_tiff
 from conftest import make_dataset
 
 
@@ -167,3 +170,87 @@ def test_progress_bar_imports_tqdm_only_when_drawn():
         "assert 'tqdm' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+class _Page(HTMLParser):
+    """Checks nesting while parsing; collects the marked cells, list items and image links."""
+
+    VOID = frozenset({"meta", "img", "br", "hr", "link", "input"})
+    PARENTS: ClassVar[dict[str, set[str]]] = {
+        "li": {"ul", "ol"},
+        "tr": {"thead", "tbody", "table"},
+        "td": {"tr"},
+        "th": {"tr"},
+    }
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.best: list[tuple[str, str]] = []  # (table title, cell text)
+        self.title, self.h3, self.images, self.items = "", "", [], 0
+        self._cell: list[str] | None = None
+        self._row_head = ""
+
+    def handle_starttag(self, tag, attrs):
+        parent = self.stack[-1] if self.stack else None
+        if tag in self.PARENTS and parent not in self.PARENTS[tag]:
+            self.errors.append(f"<{tag}> inside <{parent}>")
+        self.items += tag == "li"
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        if tag == "td" and ("class", "best") in attrs:
+            self._cell = []
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
+            return
+        self.stack.pop()
+        if tag == "td" and self._cell is not None:
+            self.best.append((self.h3, "".join(self._cell).strip()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self.stack and self.stack[-1] == "h3":
+            self.h3 = data
+        if self.stack and self.stack[-1] == "title":
+            self.title += data
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_html_report_is_well_formed_and_marks_the_best_method(data, tmp_path):
+    pytest.importorskip("matplotlib")
+    base = layout.dataset_dir(data)
+    write_card(base, card_base(producer="test fixture", seed=11, source="hand-made"))
+    rng = np.random.default_rng(0)
+    preds = {}
+    for name, noise in (("good", 0.05), ("poor", 0.3)):
+        for p in layout.pairs(base, "test"):
+            target = tmp_path / name / layout.level_dir(p.level) / p.wf.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            gt = read_tiff(p.gt)
+            write_tiff(target, gt + noise * rng.standard_normal(gt.shape).astype(np.float32))
+        preds[name] = tmp_path / name
+    (tmp_path / "poor" / "level_09" / "001.tif").unlink()  # level 9: only "good" is complete
+    res = evaluate(data, preds, tmp_path / "report", montage_index=1)
+    page = _Page()
+    page.feed(res.files["html"].read_text())
+    page.close()
+    assert not page.errors and not page.stack, (page.errors, page.stack)
+    assert page.title == "biosr evaluation"
+    good = res.summary["good"]
+    for metric in ("psnr", "ssim", "nrmse"):
+        marked = [text for title, text in page.best if title.startswith(metric + " ")]
+        assert len(marked) == 8, (metric, marked)  # levels 1..8; level 9 has one complete method
+        digits = 2 if metric == "psnr" else 4
+        want = [f"{good[lev][metric]['mean']:.{digits}f}" for lev in range(1, 9)]
+        assert [text.split(" ±")[0] for text in marked] == want
+    assert page.items == len(res.findings) == 1  # the missing file, as an item of a list
+    assert "montage.png" in page.images and "plot_psnr.png" in page.images
+    text = res.files["html"].read_text()
+    assert "test fixture" in text and "hand-made" in text and "Qiao" in text  # provenance, cite
+    assert "incomplete (1/2)" in text

@@ -23,31 +23,24 @@ A ``baseline.json`` beside the level folders records the name and options.
 
 from __future__ import annotations
 
-import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from biosr import __version__, layout
+from biosr import _parallel, layout
 from biosr._checks import check_positive_int
-from biosr._progress import bar
-from biosr.errors import BiosrError
-from biosr.io import owner
-from biosr.io.atomic import write_text
+from biosr.errors import BiosrError, DataError
+from biosr.evaluate import prediction_folder
 from biosr.io.tiff import read_tiff, write_tiff
 
-#: Baseline names, in table order.
-BASELINES: tuple[str, ...] = ("wf", "bicubic", "rl")
+#: Baseline names, in table order (``sim`` reconstructs the raw release:
+#: :mod:`biosr.evaluate.sim_baseline`).
+BASELINES: tuple[str, ...] = ("wf", "bicubic", "rl", "sim")
 
 #: Default Richardson-Lucy iterations.
 RL_ITERATIONS = 20
-
-#: File recording what a baseline folder holds.
-INFO_FILE = "baseline.json"
-#: The producer name of baseline folders (:mod:`biosr.io.owner`).
-PRODUCER = "baseline"
 
 
 def to_grid(image: np.ndarray, shape: tuple[int, int], *, order: int) -> np.ndarray:
@@ -92,13 +85,22 @@ def predict_one(
     return out.astype(np.float32)
 
 
-def _task(task: tuple) -> str:
-    name, wf_path, out_path, gt_shape, iterations, pixel = task
-    wf = read_tiff(wf_path, dtype=None)
-    write_tiff(
-        out_path, predict_one(name, wf, gt_shape, iterations=iterations), pixel_size_nm=pixel
-    )
-    return out_path
+class BaselineJob(NamedTuple):
+    """One widefield image a baseline predicts: a worker's job."""
+
+    name: str
+    wf_path: str
+    out_path: str
+    gt_shape: tuple[int, int]
+    iterations: int
+    pixel_size_nm: float
+
+
+def _task(job: BaselineJob) -> str:
+    wf = read_tiff(job.wf_path, dtype=None)
+    pred = predict_one(job.name, wf, job.gt_shape, iterations=job.iterations)
+    write_tiff(job.out_path, pred, pixel_size_nm=job.pixel_size_nm)
+    return job.out_path
 
 
 def run_baseline(
@@ -108,10 +110,11 @@ def run_baseline(
     *,
     levels: list[int] | None = None,
     iterations: int = RL_ITERATIONS,
-    workers: int = 1,
+    workers: int = _parallel.DEFAULT_WORKERS,
     overwrite: bool = False,
     force: bool = False,
     progress: bool = False,
+    release: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write baseline `name`'s predictions of the test split in the ``test_wf`` mirror layout.
 
@@ -137,6 +140,8 @@ def run_baseline(
         (:func:`biosr.io.owner.check_replaceable`); a user's files are kept.
     progress : bool, optional
         Show a progress bar.
+    release : path-like, optional
+        ``sim`` only (required): the original release the dataset was built from.
 
     Returns
     -------
@@ -145,47 +150,52 @@ def run_baseline(
     """
     if name not in BASELINES:
         raise BiosrError(f"unknown baseline {name!r}; valid: {', '.join(BASELINES)}")
+    if name == "sim":
+        from biosr.evaluate.sim_baseline import run_sim_baseline
+
+        if release is None:
+            raise BiosrError("the sim baseline reconstructs the raw release: pass --release")
+        return run_sim_baseline(
+            release,
+            data,
+            out,
+            levels=levels,
+            workers=workers,
+            overwrite=overwrite,
+            force=force,
+            progress=progress,
+        )
     iterations = check_positive_int(iterations, "iterations")
     workers = check_positive_int(workers, "workers")
-    try:
-        lev = None if levels is None else [layout.check_level(v) for v in levels]
-    except ValueError as exc:
-        raise BiosrError(str(exc)) from None
+    lev = None if levels is None else [layout.check_level(v, error=DataError) for v in levels]
     base = layout.dataset_dir(data)
     pairs = layout.pairs(base, "test", lev)
     if not pairs:
         raise BiosrError(f"{base}: no test inputs (expected test_wf/level_XX/NNN.tif)")
     out = Path(out)
-    if (
-        out.is_dir()
-        and not (overwrite or force)
-        and any(layout.parse_level_dir(p.name) for p in out.iterdir() if p.is_dir())
-    ):
-        raise BiosrError(f"{out}: already holds predictions; pass --overwrite to replace them")
-    owner.check_replaceable(out, PRODUCER, force=force)
+    prediction_folder.check_folder(out, overwrite=overwrite, force=force)
     gt_shape = next((read_tiff(p.gt, dtype=None).shape for p in pairs if p.gt.is_file()), None)
     if gt_shape is None:
         raise BiosrError(f"{base}: no test GT found (expected test_gt/NNN.tif)")
     wf_shape = read_tiff(pairs[0].wf, dtype=None).shape
     pixel = layout.gt_pixel_size_nm(wf_shape, gt_shape)
-    owner.claim(out, PRODUCER, cards=[INFO_FILE])
+    prediction_folder.claim_folder(out)
     tasks = []
     for p in pairs:
         target = out / layout.level_dir(p.level) / p.wf.name
         target.parent.mkdir(parents=True, exist_ok=True)
-        tasks.append((name, str(p.wf), str(target), gt_shape, iterations, pixel))
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            chunk = max(1, len(tasks) // (workers * 8))
-            it = pool.map(_task, tasks, chunksize=chunk)
-            for _ in bar(it, enabled=progress, total=len(tasks), desc=name, unit="img"):
-                pass
-    else:
-        for task in bar(tasks, enabled=progress, total=len(tasks), desc=name, unit="img"):
-            _task(task)
-    info = {
-        "baseline": name,
-        "biosr_version": __version__,
+        tasks.append(
+            BaselineJob(
+                name=name,
+                wf_path=str(p.wf),
+                out_path=str(target),
+                gt_shape=gt_shape,
+                iterations=iterations,
+                pixel_size_nm=pixel,
+            )
+        )
+    _parallel.run(_task, tasks, workers=workers, progress=progress, desc=name, unit="img")
+    info: dict = {
         "dataset": str(base),
         "images": len(tasks),
         "gt_shape": list(gt_shape),
@@ -196,5 +206,5 @@ def run_baseline(
             iterations=iterations,
             psf=f"widefield Airy, emission {layout.EMISSION_NM:g} nm, NA {layout.NA:g}",
         )
-    write_text(out / INFO_FILE, json.dumps(info, indent=2) + "\n")
+    prediction_folder.write_info(out, name, **info)
     return out

@@ -21,73 +21,29 @@ summary and is shown as ``incomplete (n/N)`` in the tables.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from biosr import __version__, layout
-from biosr._progress import bar
+from biosr import _parallel, layout
+from biosr._checks import check_positive_int
+from biosr.dataset.manifest import read_card
 from biosr.errors import BiosrError, DataError
 from biosr.evaluate import metrics, scoring
+from biosr.evaluate.results import Results, format_csv, format_markdown, summary_json
+from biosr.io import owner
 from biosr.io.atomic import write_text
 from biosr.io.tiff import read_tiff
 
 #: Output file names inside the report folder.
 CSV_FILE, JSON_FILE, MD_FILE = "per_image.csv", "summary.json", "summary.md"
-
-
-@dataclass
-class Results:
-    """What :func:`evaluate` found and wrote.
-
-    Attributes
-    ----------
-    protocol : dict
-        :func:`biosr.evaluate.scoring.describe` of the protocol used.
-    methods : list of str
-        Method names, in the order given.
-    levels : list of int
-        Test levels evaluated.
-    rows : list of dict
-        One per scored image: method, level, photons, index, metrics, path.
-    summary : dict
-        ``summary[method][level][metric]`` = mean, std, n; plus ``complete``,
-        ``scored`` and ``expected`` per (method, level).
-    reference : dict
-        ``gt_resolution_nm``: mean decorrelation resolution of the GT images
-        (the same estimator as the predictions'; None if no image had
-        signal), and ``gt_resolution_n``: the images it averages.
-    findings : list of (str, str)
-        ``(path, reason)`` for each bad or missing prediction.
-    files : dict of str to Path
-        Written outputs by kind (``csv``, ``json``, ``markdown``, plots...).
-    """
-
-    protocol: dict
-    methods: list[str]
-    levels: list[int]
-    rows: list[dict] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
-    reference: dict = field(default_factory=dict)
-    findings: list[tuple[str, str]] = field(default_factory=list)
-    files: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """True if every prediction was present and valid (no findings)."""
-        return not self.findings
-
-    def markdown(self) -> str:
-        """The Markdown tables (methods x levels per metric)."""
-        return format_markdown(self)
+#: The producer name a report folder is claimed for (:mod:`biosr.io.owner`).
+PRODUCER = "evaluate"
 
 
 def parse_prediction_specs(specs: Iterable[str]) -> dict[str, Path]:
@@ -179,12 +135,24 @@ def discover(
     return found, findings
 
 
-def _score_task(task: tuple) -> tuple[list[dict], list[tuple[str, str]], float | None]:
+class ScoreJob(NamedTuple):
+    """One method's predictions of one GT image, at all its levels: a worker's job."""
+
+    method: str
+    index: int
+    gt_path: str
+    predictions: list[tuple[int, str]]  # (level, path)
+    protocol: str
+    pixel_size_nm: float
+    with_gt: bool  # also estimate the GT's resolution (once per image, with the first method)
+
+
+def _score_task(job: ScoreJob) -> tuple[list[dict], list[tuple[str, str]], float | None]:
     """Score one method's predictions of one GT image at all its levels (runs in a worker)."""
-    method, index, gt_path, preds, protocol, pixel_size_nm, with_gt = task
-    gt = read_tiff(gt_path, dtype=None)
+    method, index, protocol, pixel_size_nm = job.method, job.index, job.protocol, job.pixel_size_nm
+    gt = read_tiff(job.gt_path, dtype=None)
     rows, findings = [], []
-    for level, path in preds:
+    for level, path in job.predictions:
         try:
             pred = read_tiff(path, shape=gt.shape, dtype=None)
         except DataError as exc:
@@ -192,7 +160,7 @@ def _score_task(task: tuple) -> tuple[list[dict], list[tuple[str, str]], float |
             continue
         scores = scoring.score_pair(gt, pred, protocol=protocol, pixel_size_nm=pixel_size_nm)
         rows.append({"method": method, "level": level, "index": index, **scores, "path": path})
-    gt_res = metrics.resolution_nm(gt, pixel_size_nm) if with_gt else None
+    gt_res = metrics.resolution_nm(gt, pixel_size_nm) if job.with_gt else None
     return rows, findings, gt_res
 
 
@@ -203,10 +171,11 @@ def evaluate(
     *,
     protocol: str = "dlsr",
     levels: Sequence[int] | None = None,
-    workers: int = 1,
+    workers: int = _parallel.DEFAULT_WORKERS,
     plots: bool = True,
     montage_index: int | None = None,
     progress: bool = False,
+    force: bool = False,
 ) -> Results:
     """Score prediction folders against a dataset's test split and write the report.
 
@@ -231,6 +200,9 @@ def evaluate(
         Test image shown in the montage (default: the first index).
     progress : bool, optional
         Show a progress bar.
+    force : bool, optional
+        Replace `out` even if it was not made by ``biosr evaluate``
+        (:func:`biosr.io.owner.check_replaceable`; checked before scoring).
 
     Returns
     -------
@@ -242,16 +214,13 @@ def evaluate(
     BiosrError
         Unknown protocol, no predictions, a missing dataset or folder.
     """
-    try:
-        scoring.check_protocol(protocol)
-    except ValueError as exc:
-        raise BiosrError(str(exc)) from None
+    scoring.check_protocol(protocol)
     if not predictions:
         raise BiosrError("no prediction folders given")
-    try:
-        levels = sorted({layout.check_level(v) for v in (levels or layout.LEVELS)})
-    except ValueError as exc:
-        raise BiosrError(str(exc)) from None
+    workers = check_positive_int(workers, "workers")
+    if out is not None:
+        owner.check_replaceable(out, PRODUCER, force=force)
+    levels = sorted({layout.check_level(v, error=DataError) for v in (levels or layout.LEVELS)})
     pairs = test_pairs(data, levels)
     levels = sorted({lev for lev, _ in pairs})
     first = next(iter(pairs.values()))
@@ -271,19 +240,21 @@ def evaluate(
             by_index.setdefault(index, []).append((level, str(path)))
         for index in sorted(gt_of):
             tasks.append(
-                (
-                    method,
-                    index,
-                    gt_of[index],
-                    by_index.get(index, []),
-                    protocol,
-                    pixel_size_nm,
-                    m == 0,
+                ScoreJob(
+                    method=method,
+                    index=index,
+                    gt_path=gt_of[index],
+                    predictions=by_index.get(index, []),
+                    protocol=protocol,
+                    pixel_size_nm=pixel_size_nm,
+                    with_gt=m == 0,
                 )
             )
 
     gt_res: list[float] = []
-    outcomes = _run(tasks, workers, progress)
+    outcomes = _parallel.run(
+        _score_task, tasks, workers=workers, progress=progress, desc="scoring", unit="img"
+    )
     for rows, findings, res in outcomes:
         results.rows.extend(rows)
         results.findings.extend(findings)
@@ -300,19 +271,10 @@ def evaluate(
         "gt_resolution_n": len(finite),
     }
     if out is not None:
-        write_outputs(results, out, data=data, plots=plots, montage_index=montage_index)
+        write_outputs(
+            results, out, data=data, plots=plots, montage_index=montage_index, force=force
+        )
     return results
-
-
-def _run(tasks: list[tuple], workers: int, progress: bool) -> list:
-    it: Iterable
-    if workers > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            chunk = max(1, len(tasks) // (workers * 8))
-            it = pool.map(_score_task, tasks, chunksize=chunk)
-            return list(bar(it, enabled=progress, total=len(tasks), desc="scoring", unit="img"))
-    it = map(_score_task, tasks)
-    return list(bar(it, enabled=progress, total=len(tasks), desc="scoring", unit="img"))
 
 
 def summarize(rows: list[dict], methods: list[str], expected: dict[int, int]) -> dict:
@@ -345,101 +307,6 @@ def summarize(rows: list[dict], methods: list[str], expected: dict[int, int]) ->
 # --------------------------------------------------------------------------- #
 
 
-def _fmt(name: str, value: float) -> str:
-    return (
-        f"{value:.1f}"
-        if name == "resolution_nm"
-        else f"{value:.2f}"
-        if name == "psnr"
-        else (f"{value:.4f}")
-    )
-
-
-def format_markdown(results: Results) -> str:
-    """Markdown: protocol line, then one methods x levels table per metric (mean ± std)."""
-    p = results.protocol
-    lines = [
-        f"Protocol **{p['name']}**: GT {p['gt_normalization']}; prediction "
-        f"{p['prediction_normalization']}; data range {p['data_range']:g}; MS-SSIM "
-        f"{p['ms_ssim_scales']} scales; resolution by {p['resolution']} at "
-        f"{p['pixel_size_nm']:g} nm/px. Cells: mean ± std over the level's images.",
-        "",
-    ]
-    header = "| method | " + " | ".join(
-        f"L{lev} ({layout.PHOTONS[lev]:.0f} ph)" for lev in results.levels
-    )
-    rule = "|---|" + "---|" * len(results.levels)
-    for name in metrics.METRICS:
-        unit = f" [{metrics.UNITS[name]}]" if metrics.UNITS[name] else ""
-        arrow = "higher" if metrics.HIGHER_IS_BETTER[name] else "lower"
-        lines += [f"### {name}{unit} ({arrow} is better)", "", header + " |", rule]
-        for method in results.methods:
-            cells = []
-            for lev in results.levels:
-                e = results.summary[method][lev]
-                s = e[name]
-                if not e["complete"]:
-                    cells.append(f"incomplete ({e['scored']}/{e['expected']})")
-                elif s["mean"] is None:
-                    cells.append("n/a")
-                else:
-                    extra = "" if s["n"] == e["expected"] else f" (n={s['n']})"
-                    cells.append(f"{_fmt(name, s['mean'])} ± {_fmt(name, s['std'])}{extra}")
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
-        lines.append("")
-    counts = sorted(
-        {results.summary[m][lev]["expected"] for m in results.methods for lev in results.levels}
-    )
-    lines.append(f"Images per level: {', '.join(map(str, counts))}.")
-    ref = results.reference.get("gt_resolution_nm")
-    if ref is not None:
-        lines.append(f"GT resolution (decorrelation, same estimator): {ref:.1f} nm.")
-    if results.findings:
-        lines += ["", f"**{len(results.findings)} problem(s)** with the predictions:", ""]
-        lines += [f"- `{path}`: {reason}" for path, reason in results.findings]
-    return "\n".join(lines) + "\n"
-
-
-def format_csv(results: Results) -> str:
-    """The per-image CSV text (protocol and data range on every row)."""
-    buf = io.StringIO()
-    cols = [
-        "method",
-        "level",
-        "photons",
-        "index",
-        *metrics.METRICS,
-        "protocol",
-        "data_range",
-        "path",
-    ]
-    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    writer.writeheader()
-    for r in results.rows:
-        row = {**r, "photons": f"{layout.PHOTONS[r['level']]:.1f}"}
-        row.update({k: repr(float(r[k])) for k in metrics.METRICS})
-        row.update(protocol=results.protocol["name"], data_range=results.protocol["data_range"])
-        writer.writerow(row)
-    return buf.getvalue()
-
-
-def summary_json(results: Results) -> dict:
-    """The JSON summary: version, protocol, levels with photons, summary, reference, findings."""
-    return {
-        "biosr_version": __version__,
-        "protocol": results.protocol,
-        "methods": results.methods,
-        "levels": {str(lev): {"photons": layout.PHOTONS[lev]} for lev in results.levels},
-        "photons_note": "nominal geometric ladder 15..600 photons (see biosr.layout)",
-        "summary": {
-            m: {str(lev): e for lev, e in per.items()} for m, per in results.summary.items()
-        },
-        "reference": results.reference,
-        "complete": all(e["complete"] for per in results.summary.values() for e in per.values()),
-        "findings": [{"path": p, "reason": r} for p, r in results.findings],
-    }
-
-
 def write_outputs(
     results: Results,
     out: str | os.PathLike[str],
@@ -449,13 +316,44 @@ def write_outputs(
     montage_index: int | None = None,
     title: str = "biosr evaluation",
     intro: str = "",
+    force: bool = False,
 ) -> dict[str, Path]:
     """Write CSV, JSON and Markdown (and plots, montage, HTML) into `out`; return their paths.
 
     `title` and `intro` are those of ``report.html`` (:func:`biosr.evaluate.report.write_html`).
+    The report is written into a temporary folder that then replaces `out`
+    whole (:func:`biosr.io.owner.replaced_folder`): a killed run leaves the
+    old report, never a mix; a folder not made by ``biosr evaluate`` is
+    refused unless `force`; a user's own files in `out` are kept.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(out)
+    with owner.replaced_folder(final, PRODUCER, force=force) as out:
+        _write_report(
+            results,
+            out,
+            data=data,
+            plots=plots,
+            montage_index=montage_index,
+            title=title,
+            intro=intro,
+        )
+    results.files = {
+        k: final / Path(v).relative_to(out) if Path(v).is_relative_to(out) else Path(v)
+        for k, v in results.files.items()
+    }
+    return results.files
+
+
+def _write_report(
+    results: Results,
+    out: Path,
+    *,
+    data: str | os.PathLike[str],
+    plots: bool,
+    montage_index: int | None,
+    title: str,
+    intro: str,
+) -> None:
     files = {"csv": out / CSV_FILE, "json": out / JSON_FILE, "markdown": out / MD_FILE}
     write_text(files["csv"], format_csv(results))
     write_text(files["json"], json.dumps(summary_json(results), indent=2) + "\n")
@@ -468,7 +366,7 @@ def write_outputs(
         montage = report.write_montage(results, data, out, index=montage_index)
         if montage is not None:
             results.files["montage"] = montage
+        card = read_card(layout.dataset_dir(data))
         results.files["html"] = report.write_html(
-            out / "report.html", results, title=title, intro=intro
+            out / "report.html", results, title=title, intro=intro, card=card
         )
-    return results.files

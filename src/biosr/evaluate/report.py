@@ -2,30 +2,59 @@
 
 matplotlib is imported inside the functions (``pip install biosr[plot]``),
 and figures are drawn on :class:`matplotlib.figure.Figure` objects with the
-Agg canvas, never pyplot: no global state, no display needed. Every file is
-written atomically.
+Agg canvas, never pyplot: no global state, no display needed. The page is
+rendered from :class:`~biosr.evaluate.results.Results` with a Jinja2 template
+(package data, ``templates/report.html.j2``), which escapes every value.
+Every file is written atomically.
 """
 
 from __future__ import annotations
 
-import html
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-from biosr import layout
+from biosr import __version__, layout
 from biosr.errors import BiosrError
 from biosr.evaluate import metrics
+from biosr.evaluate.results import (
+    Results,
+    best_methods,
+    cell_text,
+    level_label,
+    metric_title,
+    summary_notes,
+)
 from biosr.io.atomic import atomic_path, write_text
 from biosr.io.tiff import read_tiff
-
-if TYPE_CHECKING:  # pragma: no cover
-    from biosr.evaluate.evaluation import Results
+from biosr.normalize import normalize
 
 #: Levels shown in the montage (lowest, middle, highest signal).
 MONTAGE_LEVELS: tuple[int, ...] = (1, 5, 9)
+
+#: Percentiles each montage panel is scaled between (and clipped to) for display.
+DISPLAY_PERCENTILES: tuple[float, float] = (0.5, 99.5)
+
+#: The page's template, package data in :data:`TEMPLATES` (``biosr/evaluate/templates``).
+TEMPLATE = "report.html.j2"
+TEMPLATES = "templates"
+
+#: Dataset-card fields the page shows as provenance, in this order (absent ones are skipped).
+PROVENANCE_KEYS: tuple[str, ...] = (
+    "producer",
+    "source",
+    "seed",
+    "counts",
+    "patch_size",
+    "gt_size",
+    "gt_scale",
+    "pixel_size_wf_nm",
+    "pixel_size_gt_nm",
+    "biosr_version",
+    "licence",
+)
 
 
 def _figure(width: float, height: float):
@@ -94,8 +123,7 @@ def write_plots(results: Results, out: str | os.PathLike[str]) -> dict[str, Path
 
 
 def _display(image: np.ndarray) -> np.ndarray:
-    lo, hi = np.percentile(image, [0.5, 99.5])
-    return np.clip((image - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(image)
+    return normalize(image, "percentile", percentiles=DISPLAY_PERCENTILES, clip=True)
 
 
 def write_montage(
@@ -108,7 +136,7 @@ def write_montage(
 ) -> Path | None:
     """``montage.png``: rows levels 1, 5, 9; columns WF | each method | GT, for one test image.
 
-    Each panel is scaled to its own 0.5 and 99.5 percentiles. Returns None
+    Each panel is scaled to its own :data:`DISPLAY_PERCENTILES`. Returns None
     when none of `levels` was evaluated or no prediction of `index` exists.
     """
     levels = tuple(lev for lev in levels if lev in results.levels)
@@ -153,8 +181,14 @@ def write_html(
     *,
     title: str = "biosr evaluation",
     intro: str = "",
+    card: dict[str, Any] | None = None,
 ) -> Path:
-    """A self-contained-folder HTML page: protocol, tables, plots and montage of `results`.
+    """The report page of `results`, rendered from the package's Jinja2 template.
+
+    The page has the title, the protocol, one table per metric (methods x
+    levels, the best value at each level marked), the problems found, the
+    plots and the montage (linked beside the page, shown inline), and the
+    dataset card's provenance.
 
     Parameters
     ----------
@@ -166,63 +200,96 @@ def write_html(
     title : str, optional
         Page title.
     intro : str, optional
-        A paragraph of plain text shown under the title (the demo uses it).
+        Plain text shown under the title (the demo uses it); line breaks are kept.
+    card : dict, optional
+        The evaluated dataset's card (:func:`biosr.dataset.manifest.read_card`);
+        None says that the dataset has none.
 
     Returns
     -------
     Path
         The written page.
     """
-    from biosr.evaluate.evaluation import format_markdown
+    import jinja2
 
     path = Path(path)
-    parts = [
-        "<!doctype html>",
-        '<html><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
-        "padding:2px 6px}img{max-width:100%}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-    ]
-    if intro:
-        parts.append(f"<p>{html.escape(intro)}</p>")
-    parts.append(_markdown_to_html(format_markdown(results)))
-    images = [(k, v) for k, v in results.files.items() if str(v).endswith(".png")]
-    for key, image in images:
-        rel = os.path.relpath(image, path.parent)
-        parts.append(f'<h3>{html.escape(key)}</h3><img src="{html.escape(rel)}" alt="{key}">')
-    parts.append("</body></html>")
-    write_text(path, "\n".join(parts) + "\n")
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("biosr.evaluate", TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    page = env.get_template(TEMPLATE).render(
+        title=title,
+        intro=intro,
+        version=__version__,
+        methods=results.methods,
+        levels=results.levels,
+        protocol=results.protocol,
+        protocol_items=[(k.replace("_", " "), v) for k, v in results.protocol.items()],
+        headers=[level_label(lev) for lev in results.levels],
+        tables=_tables(results),
+        notes=summary_notes(results),
+        findings=results.findings,
+        figures=_figures(results, path.parent),
+        provenance=_provenance(card),
+        citation=(card or {}).get("citation", ""),
+        card_file=layout.CARD_FILE,
+    )
+    write_text(path, page)
     return path
 
 
-def _markdown_to_html(text: str) -> str:
-    """The few Markdown forms :func:`biosr.evaluate.evaluation.format_markdown` uses, as HTML."""
-    out: list[str] = []
-    in_table = False
-    for line in text.splitlines():
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if set("".join(cells)) <= set("-"):
-                continue
-            tag = "th" if not in_table else "td"
-            if not in_table:
-                out.append("<table>")
-                in_table = True
-            out.append(
-                "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
-            )
+def _tables(results: Results) -> list[dict[str, Any]]:
+    """One table per metric: rows of cells ``{"text", "best"}``."""
+    tables = []
+    for name in metrics.METRICS:
+        best = best_methods(results, name)
+        rows = [
+            {
+                "method": method,
+                "cells": [
+                    {
+                        "text": cell_text(results, method, lev, name),
+                        "best": method in best.get(lev, ()),
+                    }
+                    for lev in results.levels
+                ],
+            }
+            for method in results.methods
+        ]
+        tables.append({"title": metric_title(name), "rows": rows})
+    return tables
+
+
+def _figures(results: Results, folder: Path) -> list[dict[str, str]]:
+    """The PNGs of `results` (plots, then the montage) as links relative to `folder`."""
+    figures = []
+    for key, file in results.files.items():
+        if not str(file).endswith(".png"):
             continue
-        if in_table:
-            out.append("</table>")
-            in_table = False
-        if line.startswith("### "):
-            out.append(f"<h3>{html.escape(line[4:])}</h3>")
-        elif line.startswith("- "):
-            out.append(f"<li>{html.escape(line[2:])}</li>")
-        elif line:
-            out.append(f"<p>{html.escape(line).replace('**', '')}</p>")
-    if in_table:
-        out.append("</table>")
-    return "\n".join(out)
+        if key.startswith("plot_"):
+            caption = f"{metric_title(key[5:])} versus nominal photons per level, mean ± std"
+        else:
+            caption = (
+                "One test image at low, middle and high signal: the WF input, each method's "
+                "prediction and the GT, each panel scaled to its 0.5 and 99.5 percentiles"
+            )
+        src = os.path.relpath(file, folder)
+        figures.append({"key": key, "src": src, "caption": caption, "wide": key == "montage"})
+    return figures
+
+
+def _provenance(card: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The card's fields a reader asks first (who made the data, from what), as text."""
+    if not card:
+        return []
+    items = []
+    for key in PROVENANCE_KEYS:
+        value = card.get(key)
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        items.append((key.replace("_", " "), str(value)))
+    return items

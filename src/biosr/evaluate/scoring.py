@@ -17,14 +17,17 @@ output of :mod:`biosr.evaluate.evaluation` names the protocol and the data range
 :mod:`biosr.build.protocol`, the builder's DL-SR patch protocol.) The
 resolution estimate is computed on the normalised prediction; decorrelation
 analysis is invariant to scale and offset, so every protocol gives the same.
+The normalisations are :mod:`biosr.normalize`'s; :mod:`biosr.evaluate.metrics`
+(scikit-image) is imported only when it is needed, so that the command line
+can list :data:`PROTOCOLS` without loading it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from biosr.evaluate import metrics
-from biosr.learn.transforms import PERCENTILES
+from biosr import normalize as norm
+from biosr.errors import DataError
 
 #: Known protocol names, default first.
 PROTOCOLS: tuple[str, ...] = ("dlsr", "care")
@@ -32,19 +35,21 @@ PROTOCOLS: tuple[str, ...] = ("dlsr", "care")
 #: Data range of the normalised images under every protocol.
 DATA_RANGE = 1.0
 
-#: Percentiles of the ``care`` GT normalisation.
-CARE_PERCENTILES = PERCENTILES  # one value for loading and scoring
+#: Percentiles of the ``care`` GT normalisation (the loader's too: one value).
+CARE_PERCENTILES = norm.PERCENTILES
 
 
 def check_protocol(protocol: str) -> str:
-    """Return `protocol` if known, else raise ValueError listing the protocols."""
+    """Return `protocol` if known, else raise DataError listing the protocols."""
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
+        raise DataError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
     return protocol
 
 
 def describe(protocol: str) -> dict[str, object]:
     """The protocol as recorded in every output: name, both normalisations, data range."""
+    from biosr.evaluate import metrics
+
     check_protocol(protocol)
     if protocol == "dlsr":
         gt_norm, pred_norm = "min-max to [0, 1]", "min-max to [0, 1]"
@@ -60,26 +65,6 @@ def describe(protocol: str) -> dict[str, object]:
         "ms_ssim_scales": metrics.MS_SSIM_SCALES,
         "resolution": "decorrelation analysis (Descloux 2019) of the prediction, 2 px / k_c",
     }
-
-
-def minmax(image: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1] by minimum and maximum (a constant image becomes zeros).
-
-    Examples
-    --------
-    >>> minmax(np.array([[2.0, 4.0], [3.0, 6.0]])).tolist()
-    [[0.0, 0.5], [0.25, 1.0]]
-    """
-    image = np.asarray(image, dtype=np.float64)
-    lo, hi = float(image.min()), float(image.max())
-    return (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
-
-
-def percentile_norm(image: np.ndarray, pmin: float, pmax: float) -> np.ndarray:
-    """Map the `pmin` and `pmax` percentiles to 0 and 1 (values outside are kept, not clipped)."""
-    image = np.asarray(image, dtype=np.float64)
-    lo, hi = np.percentile(image, [pmin, pmax])
-    return (image - lo) / (hi - lo) if hi > lo else image - lo
 
 
 def affine_fit(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -104,8 +89,8 @@ def normalize_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Normalise a (GT, prediction) pair as `protocol` says; returns float64 arrays."""
     if check_protocol(protocol) == "dlsr":
-        return minmax(gt), minmax(pred)
-    gt_n = percentile_norm(gt, *CARE_PERCENTILES)
+        return norm.normalize(gt, dtype=np.float64), norm.normalize(pred, dtype=np.float64)
+    gt_n = norm.normalize(gt, "percentile", percentiles=CARE_PERCENTILES, dtype=np.float64)
     return gt_n, affine_fit(pred, gt_n)
 
 
@@ -123,5 +108,7 @@ def score_pair(
     pixel_size_nm : float
         Pixel size of the GT grid, for the resolution in nm.
     """
+    from biosr.evaluate import metrics
+
     gt_n, pred_n = normalize_pair(gt, pred, protocol)
     return metrics.all_metrics(gt_n, pred_n, data_range=DATA_RANGE, pixel_size_nm=pixel_size_nm)

@@ -15,19 +15,17 @@ patterns light every level of a cell). Predictions are written as
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from biosr import __version__, _parallel, layout
+from biosr import _parallel, layout
 from biosr.build import protocol
 from biosr.build.builder import build
 from biosr.build.source import open_source, read_level
 from biosr.dataset.manifest import read_card, read_manifest
 from biosr.errors import BiosrError, DataError
-from biosr.io import owner
-from biosr.io.atomic import write_text
+from biosr.evaluate import prediction_folder
 from biosr.io.tiff import write_tiff
 from biosr.reconstruct.parameters import SimParameters, estimate_parameters
 from biosr.reconstruct.wiener import reconstruct_sim
@@ -149,8 +147,6 @@ def run_sim_baseline(
     Path
         `out`.
     """
-    from biosr.evaluate.baselines import INFO_FILE, PRODUCER
-
     base = layout.dataset_dir(data)
     card = read_card(base) or {}
     prot = card.get("protocol", {})
@@ -186,29 +182,21 @@ def run_sim_baseline(
                 pixel_size_nm=float(card["pixel_size_gt_nm"]),
             )
         )
-    if (
-        out.is_dir()
-        and not (overwrite or force)
-        and any(layout.parse_level_dir(p.name) for p in out.iterdir() if p.is_dir())
-    ):
-        raise BiosrError(f"{out}: already holds predictions; pass --overwrite to replace them")
-    owner.check_replaceable(out, PRODUCER, force=force)
-    owner.claim(out, PRODUCER, cards=[INFO_FILE])
+    prediction_folder.check_folder(out, overwrite=overwrite, force=force)
+    prediction_folder.claim_folder(out)
     for lv in lev:
         (out / layout.level_dir(lv)).mkdir(parents=True, exist_ok=True)
     images = _parallel.run(
         _cell_task, jobs, workers=workers, progress=progress, desc="sim", unit="cell"
     )
     info: dict[str, Any] = {
-        "baseline": "sim",
-        "biosr_version": __version__,
         "dataset": str(base),
         "release": str(release),
         "images": int(sum(images)),
         "method": "2-D linear SIM, generalised Wiener filter, the authors' settings "
         "(biosr.reconstruct)",
     }
-    write_text(out / INFO_FILE, json.dumps(info, indent=2) + "\n")
+    prediction_folder.write_info(out, "sim", **info)
     if not images:
         raise BiosrError(f"{base}: no test cells to reconstruct")
     return out
