@@ -14,7 +14,8 @@ from biosr.errors import DataError
 from biosr.io.tiff import write_tiff
 from biosr.learn.data import BioSR, EpochSampler, Sample, collate, load_arrays
 from biosr.learn.data import TestSample as _TestSample
-from biosr.learn.transforms import Compose, Dihedral, RandomCrop, dihedral, normalize
+from biosr.learn.transforms import Compose, Dihedral, RandomCrop, dihedral
+from biosr.normalize import normalize
 from conftest import make_dataset
 
 COUNTS = {"training": 4, "validate": 2, "test": 3}

@@ -14,7 +14,6 @@ from biosr.learn.transforms import (
     dihedral_batch,
     dihedral_inverse,
     gt_scale,
-    normalize,
 )
 
 
@@ -104,22 +103,6 @@ def test_random_crop_keeps_scale_and_alignment(scale):
     assert seen > 0
     with pytest.raises(ValueError, match="larger"):
         RandomCrop(17)(wf, gt, rng)
-
-
-def test_normalize_modes():
-    x = np.array([[[2.0, 4.0], [6.0, 10.0]], [[5.0, 5.0], [5.0, 5.0]]], dtype=np.float32)
-    out = normalize(x, "minmax")
-    assert out.dtype == np.float32
-    np.testing.assert_allclose(out[0].ravel(), [0, 0.25, 0.5, 1.0], atol=1e-6)
-    assert (out[1] == 0).all()  # a flat image maps to 0, not NaN
-    assert normalize(x, "stored") is x
-    ramp = np.arange(1001, dtype=np.float32).reshape(1, 7, 143)
-    p = normalize(ramp, "percentile", percentiles=(10, 90))
-    assert p.ravel()[100] == pytest.approx(0.0, abs=1e-6)
-    assert p.ravel()[900] == pytest.approx(1.0, abs=1e-6)
-    assert p.min() < 0 and p.max() > 1  # no clipping
-    with pytest.raises(ValueError, match="stored, minmax, percentile"):
-        normalize(x, "zscore")
 
 
 def test_compose_and_normalize_transform():

@@ -1,5 +1,6 @@
 """Deep learning on BioSR: the only subpackage that imports torch and Lightning.
 
+- :mod:`~biosr.learn.reader`: the index of a split and the batch reader (preadv, threads);
 - :mod:`~biosr.learn.data`: the map-style dataset and NumPy loading;
 - :mod:`~biosr.learn.datamodule`: the Lightning data module;
 - :mod:`~biosr.learn.transforms`: paired symmetries and crops;

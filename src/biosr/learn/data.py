@@ -4,9 +4,8 @@
 packed cache (:mod:`biosr.dataset.pack`) when one is fresh, else the TIFF files, and
 loads a whole batch at once through ``__getitems__`` (which
 :class:`torch.utils.data.DataLoader` calls with the batch's indices): the
-images are read from the packed arrays with ``os.preadv`` straight into one
-batch tensor, each under its random symmetry, by several threads (the system
-call and NumPy's copies release the GIL), and :func:`collate` hands that
+reader engine (:mod:`biosr.learn.reader`) reads the images straight into one
+batch tensor, each under its random symmetry, and :func:`collate` hands that
 tensor on without a second copy. :func:`load_arrays` gives the same data as NumPy arrays, for any
 framework, memory-mapped when packed. torch is imported only by :class:`BioSR`.
 """
@@ -14,29 +13,19 @@ framework, memory-mapped when packed. torch is imported only by :class:`BioSR`.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from biosr import layout
+from biosr import normalize as norm
 from biosr.dataset import pack as _pack
 from biosr.errors import BiosrError, DataError
-from biosr.learn.transforms import (
-    DIHEDRAL_VIEWS,
-    Compose,
-    Dihedral,
-    Transform,
-    check_normalize,
-    normalize,
-)
-
-#: Values of the ``cache`` argument.
-CACHE_MODES: tuple[str, ...] = ("auto", "packed", "files")
+from biosr.learn.reader import CACHE_MODES, PackedIndex, Reader, build_index
+from biosr.learn.transforms import DIHEDRAL_VIEWS, Compose, Dihedral, Transform
 
 
 class Sample(NamedTuple):
@@ -73,276 +62,12 @@ class TestSample(NamedTuple):
     index: Any
 
 
-class _Index(NamedTuple):
-    """Where each item of a split lives (plain arrays and strings: cheap to pickle)."""
-
-    dataset: Path
-    split: str
-    levels: np.ndarray  # level per item (0 outside test)
-    indices: np.ndarray  # image number per item
-    packed: bool
-    wf_group: np.ndarray  # which WF array per item (packed)
-    wf_rows: np.ndarray  # row in that array (packed)
-    gt_rows: np.ndarray  # row in the GT array (packed)
-    wf_arrays: tuple[str, ...]  # array file per WF group (packed)
-    gt_array: str  # GT array file (packed)
-    wf_paths: tuple[str, ...]  # per item (files)
-    gt_paths: tuple[str, ...]  # per item (files)
-
-
 def _check_args(split: str, level: Any, cache: str) -> list[int] | None:
     """The levels to load as :func:`biosr.layout.pairs` takes them (None outside test)."""
-    try:
-        levels = layout.split_levels(layout.check_split(split), level)
-    except (ValueError, TypeError) as exc:
-        raise DataError(str(exc)) from None
+    levels = layout.split_levels(split, level, error=DataError)
     if cache not in CACHE_MODES:
         raise DataError(f"unknown cache {cache!r}; valid: {', '.join(CACHE_MODES)}")
     return None if split != "test" else [lv for lv in levels if lv is not None]
-
-
-def _missing(where: Path | str, split: str) -> DataError:
-    return DataError(
-        f"{where}: no {split} pairs here; `biosr download` or `biosr simulate` can make them"
-    )
-
-
-def _build_index(
-    root: str | os.PathLike[str],
-    split: str,
-    levels: list[int] | None,
-    cache: str,
-    *,
-    progress: bool = False,
-) -> _Index:
-    dataset = _pack.dataset_folder(root)
-    lev_arg = levels
-    if split == "test" and levels == list(layout.LEVELS):  # all levels: those on disk
-        lev_arg = [lv for lv in layout.LEVELS if layout.pairs(dataset, split, lv)] or None
-    wf_groups = _pack.groups(split, lev_arg)
-    gt_group = wf_groups.pop()
-    if cache != "files":
-        states = [_pack.fresh_index(dataset, g) for g in [*wf_groups, gt_group]]
-        indexes = [index if state == "fresh" else None for state, index in states]
-        if cache == "packed" and any(i is None for i in indexes):
-            if not layout.pairs(dataset, split, lev_arg):
-                raise _missing(dataset, split)
-            indexes = [
-                _pack.pack_group(dataset, group, force=True, progress=progress).index
-                if idx is None
-                else idx
-                for group, idx in zip([*wf_groups, gt_group], indexes, strict=True)
-            ]
-        if all(i is not None for i in indexes):
-            return _packed_index(dataset, split, wf_groups, gt_group, indexes)
-    pairs = layout.pairs(dataset, split, lev_arg)
-    if not pairs:
-        raise _missing(dataset, split)
-    empty = np.zeros(0, dtype=np.intp)
-    return _Index(
-        dataset=dataset,
-        split=split,
-        levels=np.array([p.level or 0 for p in pairs], dtype=np.intp),
-        indices=np.array([p.index for p in pairs], dtype=np.intp),
-        packed=False,
-        wf_group=empty,
-        wf_rows=empty,
-        gt_rows=empty,
-        wf_arrays=(),
-        gt_array="",
-        wf_paths=tuple(str(p.wf) for p in pairs),
-        gt_paths=tuple(str(p.gt) for p in pairs),
-    )
-
-
-def _packed_index(
-    dataset: Path,
-    split: str,
-    wf_groups: list[_pack.Group],
-    gt_group: _pack.Group,
-    indexes: list[dict[str, Any]],
-) -> _Index:
-    *wf_idx, gt_idx = indexes
-    gt_row_of = {i: r for r, i in enumerate(gt_idx["indices"])}
-    levels, indices, group_of, rows, gt_rows = [], [], [], [], []
-    for g, (group, idx) in enumerate(zip(wf_groups, wf_idx, strict=True)):
-        for row, i in enumerate(idx["indices"]):
-            if i not in gt_row_of:
-                name = layout.file_name(split, i)
-                raise DataError(f"{dataset / gt_group.folder / name}: file not found")
-            levels.append(group.level or 0)
-            indices.append(i)
-            group_of.append(g)
-            rows.append(row)
-            gt_rows.append(gt_row_of[i])
-    if not indices:
-        raise _missing(dataset, split)
-    return _Index(
-        dataset=dataset,
-        split=split,
-        levels=np.array(levels, dtype=np.intp),
-        indices=np.array(indices, dtype=np.intp),
-        packed=True,
-        wf_group=np.array(group_of, dtype=np.intp),
-        wf_rows=np.array(rows, dtype=np.intp),
-        gt_rows=np.array(gt_rows, dtype=np.intp),
-        wf_arrays=tuple(i["array"] for i in wf_idx),
-        gt_array=gt_idx["array"],
-        wf_paths=(),
-        gt_paths=(),
-    )
-
-
-class _Reader:
-    """Reads batches of images of an index.
-
-    Packed arrays are read with ``os.preadv`` straight into the batch buffer:
-    one system call per image, no page-table faults on first touch (which
-    cost a memory map about as much as the copy itself). Several threads
-    share a batch's images (``os.preadv`` and NumPy copies release the GIL).
-    File descriptors and the thread pool are made lazily, once per process,
-    and never pickled into workers.
-    """
-
-    def __init__(self, index: _Index) -> None:
-        self.index = index
-        self._files: dict[str, tuple[int, int, tuple[int, ...]]] | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._helpers = 0  # threads of _pool
-        self._pid = -1
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"index": self.index, "_files": None, "_pool": None, "_helpers": 0, "_pid": -1}
-
-    def __del__(self) -> None:
-        self._close()
-
-    def _close(self) -> None:
-        if self._pid == os.getpid():
-            if self._pool is not None:
-                self._pool.shutdown(wait=False)
-            for fd, _, _ in (self._files or {}).values():
-                os.close(fd)
-        self._files, self._pool, self._helpers = None, None, 0
-
-    def maps(self) -> tuple[list[np.ndarray], np.ndarray]:
-        """Read-only memory maps of the WF arrays (one per group) and the GT array."""
-        folder = _pack.pack_dir(self.index.dataset)
-        try:
-            wf = [np.load(folder / a, mmap_mode="r") for a in self.index.wf_arrays]
-            gt = np.load(folder / self.index.gt_array, mmap_mode="r")
-        except FileNotFoundError as exc:
-            raise _vanished(exc.filename) from None
-        return wf, gt
-
-    def _open(self) -> dict[str, tuple[int, int, tuple[int, ...]]]:
-        if self._files is None or self._pid != os.getpid():
-            self._files, self._pool, self._helpers = {}, None, 0
-            self._pid = os.getpid()
-            folder = _pack.pack_dir(self.index.dataset)
-            for name in {*self.index.wf_arrays, self.index.gt_array}:
-                try:
-                    mm = np.load(folder / name, mmap_mode="r")
-                    fd = os.open(folder / name, os.O_RDONLY)
-                except FileNotFoundError as exc:
-                    raise _vanished(exc.filename) from None
-                self._files[name] = (fd, int(mm.offset), tuple(mm.shape[1:]))
-                del mm
-        return self._files
-
-    def shape(self, role: str) -> tuple[int, ...] | None:
-        """Image shape of `role` when packed (known without reading), else None."""
-        if not self.index.packed:
-            return None
-        return self._open()[self.index.gt_array if role == "gt" else self.index.wf_arrays[0]][2]
-
-    def read_files(self, items: np.ndarray, role: str) -> np.ndarray:
-        """The ``(B, H, W)`` images of `role` (``"wf"``/``"gt"``) of `items`, from TIFFs."""
-        paths = self.index.wf_paths if role == "wf" else self.index.gt_paths
-        return _pack.read_images([paths[i] for i in items])
-
-    def read_packed(
-        self,
-        items: np.ndarray,
-        outs: dict[str, np.ndarray],
-        ks: np.ndarray | None = None,
-        threads: int = 1,
-    ) -> None:
-        """Read the images of `items` of each role into ``outs[role]`` (``(B, H, W)``).
-
-        With `ks`, image ``j`` is stored under symmetry ``ks[j]``: it is read
-        into a small scratch buffer that stays in cache and copied from there
-        through the symmetry's view, one pass over the batch. With `threads`
-        above 1, the calling thread and ``threads - 1`` helpers take images
-        from one shared counter until none is left, so they finish together
-        whenever each started.
-        """
-        ix, files = self.index, self._open()
-        n = len(items)
-        plans = []
-        for role, out in outs.items():
-            if role == "wf":
-                names = [ix.wf_arrays[g] for g in ix.wf_group[items]]
-                rows = ix.wf_rows[items].tolist()
-            else:
-                names = [ix.gt_array] * n
-                rows = ix.gt_rows[items].tolist()
-            plans.append((out, names, rows))
-        symmetries = [0] * n if ks is None else ks.tolist()
-        total = n * len(plans)
-        take = itertools.count()  # next() is atomic: each image is read once
-        helpers = max(0, min(threads, total) - 1)
-        if helpers and self._helpers != helpers:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False)
-            self._pool = ThreadPoolExecutor(helpers, thread_name_prefix="biosr-read")
-            self._helpers = helpers
-        job = (files, plans, symmetries, take, total)
-        helping = [self._pool.submit(_read_images, *job) for _ in range(helpers)]
-        try:
-            _read_images(*job)
-        finally:
-            for done in helping:
-                done.result()
-
-
-def _read_images(
-    files: dict[str, tuple[int, int, tuple[int, ...]]],
-    plans: list[tuple[np.ndarray, list[str], list[int]]],
-    symmetries: list[int],
-    take: Iterator[int],
-    total: int,
-) -> None:
-    """Read images numbered by `take` until `total`: image ``t`` is item ``t // len(plans)``
-    of plan ``t % len(plans)`` (a role's output, array names and rows)."""
-    scratch: dict[tuple[int, ...], list[np.ndarray]] = {}  # symmetry views, by shape
-    for t in take:
-        if t >= total:
-            return
-        j, p = divmod(t, len(plans))
-        out, names, rows = plans[p]
-        fd, offset, shape = files[names[j]]
-        if shape != out.shape[1:]:
-            raise DataError(f"{names[j]}: packed array shaped otherwise than its index")
-        k = symmetries[j]
-        if k:
-            if shape not in scratch:
-                buffer = np.empty(shape, dtype=np.float32)
-                scratch[shape] = [view(buffer) for view in DIHEDRAL_VIEWS]
-            target = scratch[shape][0]
-        else:
-            target = out[j]
-        nbytes = target.nbytes
-        if os.preadv(fd, [target], offset + rows[j] * nbytes) != nbytes:
-            raise DataError(f"{names[j]}: packed array shorter than its index")
-        if k:
-            np.copyto(out[j], scratch[shape][k])
-
-
-def _vanished(filename: str) -> DataError:
-    return DataError(
-        f"{filename}: packed array vanished (repacked meanwhile?); create the dataset again"
-    )
 
 
 def _place(out: np.ndarray, raw: np.ndarray, ks: np.ndarray | None) -> np.ndarray:
@@ -392,7 +117,7 @@ class BioSR:
         into the copy from disk (it commutes with per-image normalisation).
     normalize : {'stored', 'minmax', 'percentile'}, optional
         Values as stored (default), per-image min-max to [0, 1], or per-image
-        percentiles (:data:`biosr.learn.transforms.PERCENTILES`) to 0 and 1;
+        percentiles (:data:`biosr.normalize.PERCENTILES`) to 0 and 1;
         applied to WF and GT separately.
     download : bool, optional
         If the split is not on disk, fetch it with :func:`biosr.acquire.download.download`.
@@ -411,6 +136,11 @@ class BioSR:
         :func:`torch.get_num_threads`: all cores in the main process, one in
         a ``DataLoader`` worker (where PyTorch sets one thread). Items do not
         depend on it.
+    pin_memory : bool, optional
+        Read packed batches straight into page-locked (pinned) memory, so that
+        their copy to a GPU can be asynchronous, without the extra copy a
+        ``DataLoader(pin_memory=True)`` makes (default False). Only in the main
+        process and where CUDA is available; otherwise ignored.
 
     Items
     -----
@@ -449,9 +179,10 @@ class BioSR:
         seed: int = 0,
         progress: bool = False,
         threads: int | None = None,
+        pin_memory: bool = False,
     ) -> None:
         try:
-            import torch  # noqa: F401
+            import torch
         except ImportError:  # pragma: no cover
             raise BiosrError(
                 "biosr.learn.data.BioSR needs PyTorch: pip install 'biosr[ml]'"
@@ -459,10 +190,7 @@ class BioSR:
         levels = _check_args(split, level, cache)
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise DataError(f"threads must be a positive integer or None, got {threads!r}")
-        try:
-            check_normalize(normalize)
-        except ValueError as exc:
-            raise DataError(str(exc)) from None
+        norm.check_normalization(normalize)
         if download and not _has_pairs(root, split, levels):
             from biosr.acquire.download import download as fetch
 
@@ -474,9 +202,10 @@ class BioSR:
         self.normalize = normalize
         self.seed = int(seed)
         self.threads = threads
+        self.pin_memory = bool(pin_memory) and torch.cuda.is_available()
         self.epoch = 0
-        self._index = _build_index(root, split, levels, cache, progress=progress)
-        self._reader = _Reader(self._index)
+        self._index = build_index(root, split, levels, cache, progress=progress)
+        self._reader = Reader(self._index)
         self._dihedral, self._rest = _split_transforms(transforms)
 
     @property
@@ -487,7 +216,7 @@ class BioSR:
     @property
     def packed(self) -> bool:
         """True if items come from the packed cache, False if from TIFF files."""
-        return self._index.packed
+        return isinstance(self._index, PackedIndex)
 
     @property
     def wf_shape(self) -> tuple[int, ...]:
@@ -546,20 +275,20 @@ class BioSR:
                 raw = self._reader.read_files(items, role)
             elif ks is None or shape[-1] == shape[-2]:
                 # packed: read straight into the batch, symmetries applied on the way
-                batch[role] = _empty_batch(torch, (len(items), *shape), self._rest)
+                batch[role] = _empty_batch(torch, (len(items), *shape), self._rest, self.pin_memory)
                 fused[role] = batch[role][1]
                 continue
             else:
                 raw = np.empty((len(items), *shape), dtype=np.float32)
                 self._reader.read_packed(items, {role: raw}, threads=threads)
-            batch[role] = _empty_batch(torch, raw.shape, self._rest)
+            batch[role] = _empty_batch(torch, raw.shape, self._rest, self.pin_memory)
             _place(batch[role][1], raw, ks)
         if fused:
             self._reader.read_packed(items, fused, ks, threads)
         (wf_t, wf), (gt_t, gt) = batch["wf"], batch["gt"]
         if self.normalize != "stored" or self._rest:
-            wf = normalize(wf, self.normalize)
-            gt = normalize(gt, self.normalize)
+            wf = norm.normalize(wf, self.normalize)
+            gt = norm.normalize(gt, self.normalize)
             for t in self._rest:
                 wf, gt = t(wf, gt, rng)
             wf_t = torch.from_numpy(np.ascontiguousarray(wf, dtype=np.float32)[:, np.newaxis])
@@ -578,9 +307,12 @@ class BioSR:
         )
 
 
-def _empty_batch(torch: Any, shape: tuple[int, ...], rest: list) -> tuple[Any, np.ndarray]:
-    """A ``(B, 1, H, W)`` float32 tensor (in shared memory inside a worker) and its ``(B, H, W)``
-    NumPy view; plain NumPy when later transforms will replace it anyway."""
+def _empty_batch(
+    torch: Any, shape: tuple[int, ...], rest: list, pin: bool = False
+) -> tuple[Any, np.ndarray]:
+    """A ``(B, 1, H, W)`` float32 tensor (in shared memory inside a worker, pinned in the main
+    process if `pin`) and its ``(B, H, W)`` NumPy view; plain NumPy when later transforms will
+    replace it anyway."""
     b, h, w = shape
     if rest:
         return None, np.empty(shape, dtype=np.float32)
@@ -589,7 +321,7 @@ def _empty_batch(torch: Any, shape: tuple[int, ...], rest: list) -> tuple[Any, n
         storage = torch.UntypedStorage._new_shared(b * h * w * 4)
         t = torch.empty(0, dtype=torch.float32).set_(storage, 0, full, (h * w, h * w, w, 1))
     else:
-        t = torch.empty(full, dtype=torch.float32)
+        t = torch.empty(full, dtype=torch.float32, pin_memory=pin)
     return t, t.numpy()[:, 0]
 
 
@@ -728,9 +460,9 @@ def load_arrays(
     >>> wf, gt = load_arrays("/data", "test", level=9)  # doctest: +SKIP
     """
     levels = _check_args(split, level, cache)
-    index = _build_index(root, split, levels, cache, progress=progress)
-    if index.packed:
-        wf_maps, gt_map = _Reader(index).maps()
+    index = build_index(root, split, levels, cache, progress=progress)
+    if isinstance(index, PackedIndex):
+        wf_maps, gt_map = Reader(index).maps()
         wf = wf_maps[0] if len(wf_maps) == 1 else np.concatenate(wf_maps)
         rows = index.gt_rows
         contiguous = len(rows) == len(gt_map) and np.array_equal(rows, np.arange(len(gt_map)))

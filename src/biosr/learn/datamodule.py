@@ -73,7 +73,10 @@ class BioSRDataModule(L.LightningDataModule):
     download : bool, optional
         Fetch missing splits with :func:`biosr.acquire.download.download`.
     pin_memory : bool, optional
-        Pin batches for faster host-to-GPU copies (default: when CUDA is available).
+        Pin batches for asynchronous host-to-GPU copies (default: when CUDA is
+        available). Loading in the main process, packed batches are read straight
+        into pinned memory (:class:`~biosr.learn.data.BioSR` ``pin_memory``);
+        Lightning copies them to the GPU with ``non_blocking=True``.
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class BioSRDataModule(L.LightningDataModule):
             download=self.download,
             cache=self.cache,
             seed=self.seed,
+            pin_memory=self.pin_memory and self.num_workers == 0,
             **kwargs,
         )
 

@@ -26,12 +26,21 @@ from typing import NamedTuple
 import numpy as np
 
 from biosr import layout
+from biosr import normalize as norm
 from biosr._progress import bar
 from biosr.errors import BiosrError, DataError
+from biosr.io import owner
 from biosr.io.tiff import read_pixel_size_nm, read_tiff, write_tiff
 
 #: Image files predict reads from a folder.
 IMAGE_SUFFIXES = (".tif", ".tiff")
+#: Inference precisions: ``auto`` = ``bf16-mixed`` on a CUDA GPU with native bfloat16,
+#: else ``32-true``. Under bf16 autocast (DFCAN's Fourier attention stays float32) the
+#: output equals float32's within 1e-2 absolute on [0, 1] images (measured: at most 4e-3,
+#: mean 1e-3, for DFCAN; tests/test_recipe.py holds it to that).
+INFERENCE_PRECISIONS: tuple[str, ...] = ("auto", "32-true", "bf16-mixed")
+#: The producer name of prediction folders (:mod:`biosr.io.owner`).
+PRODUCER = "predict"
 
 
 class LoadedModel(NamedTuple):
@@ -47,12 +56,15 @@ class LoadedModel(NamedTuple):
         Output size / input size.
     global_step : int
         Training steps behind the weights.
+    hyper_parameters : dict
+        The checkpoint's hyper-parameters (model, scale, model_options, recipe).
     """
 
     net: object
     name: str
     scale: int
     global_step: int
+    hyper_parameters: dict = {}  # noqa: RUF012 (a NamedTuple default; never mutated)
 
 
 def load_model(checkpoint: str | os.PathLike[str], *, device: str = "cpu") -> LoadedModel:
@@ -61,8 +73,9 @@ def load_model(checkpoint: str | os.PathLike[str], *, device: str = "cpu") -> Lo
     Parameters
     ----------
     checkpoint : path-like
-        A ``.ckpt`` file written by :func:`biosr.learn.train.train`. It is unpickled:
-        load only checkpoints you trust.
+        A ``.ckpt`` file written by :func:`biosr.learn.train.train` (unpickled: load
+        only checkpoints you trust), or a bioimage.io package (``.zip``) written by
+        :func:`biosr.learn.export.export`.
     device : str
         Torch device for the network.
 
@@ -75,13 +88,26 @@ def load_model(checkpoint: str | os.PathLike[str], *, device: str = "cpu") -> Lo
     BiosrError
         If the file is missing or not a biosr checkpoint.
     """
-    import torch
-
     from biosr.learn.models import build_model
+    from biosr.learn.package import is_package, read_package
 
     path = Path(checkpoint)
     if not path.is_file():
         raise BiosrError(f"{path}: checkpoint not found")
+    if is_package(path):
+        hp, state, step = read_package(path)
+    else:
+        hp, state, step = _read_checkpoint(path)
+    net = build_model(hp["model"], scale=int(hp["scale"]), **dict(hp.get("model_options") or {}))
+    net.load_state_dict(state)
+    net.eval().to(device)
+    return LoadedModel(net, hp["model"], int(hp["scale"]), step, dict(hp))
+
+
+def _read_checkpoint(path: Path) -> tuple[dict, dict, int]:
+    """Hyper-parameters, network state dict and step count of a ``biosr train`` checkpoint."""
+    import torch
+
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for a bad file
@@ -89,11 +115,8 @@ def load_model(checkpoint: str | os.PathLike[str], *, device: str = "cpu") -> Lo
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not hp or "model" not in hp or "state_dict" not in ckpt:
         raise BiosrError(f"{path}: not a biosr training checkpoint (no model hyper-parameters)")
-    net = build_model(hp["model"], scale=int(hp["scale"]), **dict(hp.get("model_options") or {}))
     state = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items()}
-    net.load_state_dict(state)
-    net.eval().to(device)
-    return LoadedModel(net, hp["model"], int(hp["scale"]), int(ckpt.get("global_step", 0)))
+    return dict(hp), state, int(ckpt.get("global_step", 0))
 
 
 def _ramp(length: int, overlap: int, margin: int, left: bool, right: bool) -> np.ndarray:
@@ -141,6 +164,7 @@ def predict_image(
     margin: int = 32,
     batch_size: int = 4,
     device: str | None = None,
+    precision: str = "auto",
 ) -> np.ndarray:
     """Predict one 2-D image, in overlapping tiles when it is larger than `tile`.
 
@@ -162,6 +186,8 @@ def predict_image(
         Tiles per forward pass.
     device : str, optional
         Torch device; default the network's.
+    precision : {'auto', '32-true', 'bf16-mixed'}
+        Inference precision (`INFERENCE_PRECISIONS`; bf16 where safe by default).
 
     Returns
     -------
@@ -185,6 +211,10 @@ def predict_image(
     stride = max(align, (tile - overlap) // align * align)
     if device is None:
         device = next(net.parameters()).device
+    device = torch.device(device)
+    bf16 = _inference_bf16(precision, device)
+    # Tiles go through pinned memory with asynchronous copies on CUDA.
+    pin = device.type == "cuda"
     h, w = image.shape
     ph, ys, th = _axis_plan(h, tile, stride, align)
     pw, xs, tw = _axis_plan(w, tile, stride, align)
@@ -197,7 +227,10 @@ def predict_image(
         for i in range(0, len(boxes), batch_size):
             chunk = boxes[i : i + batch_size]
             batch = np.stack([padded[y : y + th, x : x + tw] for y, x in chunk])[:, None]
-            pred = net(torch.from_numpy(batch).to(device)).float().cpu().numpy()[:, 0]
+            x = torch.from_numpy(batch)
+            x = (x.pin_memory() if pin else x).to(device, non_blocking=pin)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                pred = net(x).float().cpu().numpy()[:, 0]
             for (y, x), p in zip(chunk, pred, strict=True):
                 wy = _ramp(th * scale, s_ov, s_m, y > 0, y + th < ph)
                 wx = _ramp(tw * scale, s_ov, s_m, x > 0, x + tw < pw)
@@ -209,22 +242,29 @@ def predict_image(
     return result[: h * scale, : w * scale].astype(np.float32)
 
 
-def normalize_image(image: np.ndarray, mode: str) -> np.ndarray:
-    """Input normalisation: ``"none"``, ``"minmax"`` (to [0, 1]) or ``"auto"``.
+def _inference_bf16(precision: str, device) -> bool:
+    """Whether to predict under bf16 autocast on `device` for `precision`."""
+    if precision not in INFERENCE_PRECISIONS:
+        valid = ", ".join(INFERENCE_PRECISIONS)
+        raise BiosrError(f"unknown precision {precision!r}; valid: {valid}")
+    if precision == "auto":
+        from biosr.learn.device import cuda_bf16
 
-    ``"auto"`` leaves images already within [0, 1] (the dataset's patches)
-    alone and min-max normalises anything else (e.g. a raw widefield field
-    in camera counts), as the training data were.
+        return device.type == "cuda" and cuda_bf16()
+    return precision == "bf16-mixed"
+
+
+def normalize_image(image: np.ndarray, mode: str) -> np.ndarray:
+    """Input normalisation, float32: one of :data:`biosr.normalize.INPUT_NORMALIZATIONS`.
+
+    ``"auto"`` (:func:`biosr.normalize.resolve_auto`) leaves images already
+    within [0, 1] (the dataset's patches) alone and min-max normalises
+    anything else (e.g. a raw widefield field in camera counts), as the
+    training data were; the others are :func:`biosr.normalize.normalize`'s.
     """
+    norm.check_normalization(mode, choices=norm.INPUT_NORMALIZATIONS)
     image = np.asarray(image, np.float32)
-    if mode == "none":
-        return image
-    if mode not in ("minmax", "auto"):
-        raise BiosrError(f"unknown normalisation {mode!r}; valid: auto, minmax, none")
-    lo, hi = float(image.min()), float(image.max())
-    if mode == "auto" and lo >= 0.0 and hi <= 1.0:
-        return image
-    return ((image - lo) / (hi - lo if hi > lo else 1.0)).astype(np.float32)
+    return norm.normalize(image, norm.resolve_auto(image) if mode == norm.AUTO else mode)
 
 
 def plan_inputs(source: str | os.PathLike[str], *, split: str = "test") -> list[tuple[Path, Path]]:
@@ -275,7 +315,9 @@ def predict(
     batch_size: int = 4,
     normalize: str = "auto",
     device: str = "auto",
+    precision: str = "auto",
     overwrite: bool = True,
+    force: bool = False,
     progress: bool = False,
 ) -> Path:
     """Run a checkpoint on a file, a folder of TIFFs or a dataset split; write float32 TIFFs.
@@ -294,12 +336,18 @@ def predict(
         Dataset split to predict when `source` is a dataset.
     tile, overlap, margin, batch_size
         Tiling, see :func:`predict_image`.
-    normalize : {'auto', 'minmax', 'none'}
+    normalize : {'auto', 'stored', 'minmax', 'percentile'}
         Input normalisation (:func:`normalize_image`).
     device : str
         ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    precision : {'auto', '32-true', 'bf16-mixed'}
+        Inference precision, see :func:`predict_image`.
     overwrite : bool
         If False, keep outputs that already exist (resume an interrupted run).
+    force : bool
+        Write into `out` even if ``biosr predict`` did not make it (a
+        baseline's folder: its ``baseline.json`` is removed, see
+        :func:`biosr.io.owner.claim`). Without it such a folder is refused.
     progress : bool
         Show a progress bar.
 
@@ -315,22 +363,30 @@ def predict(
         missing checkpoint or input; DataError for a dataset without the
         split's ``SPLIT_wf`` folder.
     """
-    import torch
+    from biosr.learn.device import resolve_device
 
     layout.check_split(split)
     check_tiling(tile, overlap, margin, batch_size)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    loaded = load_model(checkpoint, device=device)
+    owner.check_replaceable(out, PRODUCER, force=force)
+    dev = resolve_device(device)
+    _inference_bf16(precision, dev)  # an unknown precision fails before any work
+    loaded = load_model(checkpoint, device=str(dev))
     items = plan_inputs(source, split=split)
     out = Path(out)
+    owner.claim(out, PRODUCER)
     for src, rel in bar(items, enabled=progress, total=len(items), desc="predict", unit="img"):
         target = out / rel.with_suffix(layout.SUFFIX)
         if not overwrite and target.is_file():
             continue
         image = normalize_image(read_tiff(src, dtype=None), normalize)
         pred = predict_image(
-            loaded, image, tile=tile, overlap=overlap, margin=margin, batch_size=batch_size
+            loaded,
+            image,
+            tile=tile,
+            overlap=overlap,
+            margin=margin,
+            batch_size=batch_size,
+            precision=precision,
         )
         pixel = read_pixel_size_nm(src)
         target.parent.mkdir(parents=True, exist_ok=True)

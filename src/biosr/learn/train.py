@@ -1,16 +1,20 @@
-"""Train DFCAN or the U-Net on a BioSR copy with PyTorch Lightning.
+"""Train DFCAN or the U-Net on a BioSR copy with PyTorch Lightning, by a named recipe.
 
-The defaults are the BioSR authors' recipe: Adam at 1e-4, loss
+How to train is a :class:`biosr.learn.recipe.Recipe` (data, not code): ``dlsr``,
+the default, is the BioSR authors' recipe: Adam at 1e-4, batch 4, loss
 ``MSE + 0.1 * (1 - SSIM)``, the learning rate halved when the validation NRMSE
-has not improved for 10 validations (floor 1e-5), and the best weights kept by
-validation NRMSE. Everything is an option. Lightning supplies mixed precision,
+has not improved for 10 validations (floor 1e-5), the best weights kept by
+validation NRMSE. ``fast`` keeps a GPU busy (batch 64, square-root learning-rate
+scaling and a warm-up, bf16 autocast, channels-last, ``torch.compile``,
+fused Adam). Every field can be overridden. Lightning supplies mixed precision,
 multi-GPU and multi-node DDP (under ``torchrun`` or SLURM too), checkpoints and
-exact resume; this module adds only the model, the loss, the scores and an
-atomic checkpoint writer.
+exact resume; this module adds the model, the loss, the scores, the warm-up,
+the compile-or-fall-back and an atomic checkpoint writer.
 
 Run folder layout::
 
-    RUN_DIR/checkpoints/best.ckpt   lowest validation NRMSE so far
+    RUN_DIR/recipe.json             the recipe (overrides applied) and what the run resolved
+    RUN_DIR/checkpoints/best.ckpt   best validation score so far
     RUN_DIR/checkpoints/last.ckpt   after every validation and at the last step (for --resume)
     RUN_DIR/logs/version_N/metrics.csv  (+ TensorBoard events if tensorboard is installed)
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import sys
@@ -32,17 +37,25 @@ import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from biosr._parallel import available_cores
 from biosr.errors import BiosrError
-from biosr.io.atomic import atomic_path
+from biosr.io import owner
+from biosr.io.atomic import atomic_path, write_text
 from biosr.learn.datamodule import BioSRDataModule
+from biosr.learn.device import accelerator_type, resolve_precision
 from biosr.learn.losses import image_scores, sr_loss, ssim
 from biosr.learn.models import MODELS, build_model
+from biosr.learn.recipe import DEFAULT_RECIPE, Recipe, get_recipe
 
-#: Metric that selects the best checkpoint and drives the learning-rate plateau.
-MONITOR = "val_nrmse"
+log = logging.getLogger(__name__)
+
 CHECKPOINT_DIR = "checkpoints"
+#: The producer name of run folders (:mod:`biosr.io.owner`).
+PRODUCER = "train"
 BEST_NAME = "best"
 LAST_NAME = "last"
+#: The run folder's record of the recipe and of what the run resolved.
+RECIPE_FILE = "recipe.json"
 
 
 class TrainResult(NamedTuple):
@@ -73,7 +86,7 @@ class TrainResult(NamedTuple):
 
 
 class SRModule(L.LightningModule):
-    """A super-resolution network with the authors' loss, scores and optimiser.
+    """A super-resolution network trained by a :class:`~biosr.learn.recipe.Recipe`.
 
     Parameters
     ----------
@@ -84,10 +97,11 @@ class SRModule(L.LightningModule):
         Output size / input size (1 for the same-size release).
     model_options : dict, optional
         Extra keyword arguments of the network.
-    lr, ssim_weight : float
-        Adam learning rate and the SSIM term's weight in the loss.
-    plateau_factor, plateau_patience, min_lr : float, int, float
-        ReduceLROnPlateau on the validation NRMSE (stepped once per validation).
+    recipe : str, Recipe or dict, optional
+        How to train (default the authors', ``dlsr``); saved, as a dict, in the
+        checkpoint's hyper-parameters.
+    **overrides
+        Recipe fields to replace (``lr=1e-3``...; None keeps the recipe's).
     """
 
     def __init__(
@@ -95,20 +109,39 @@ class SRModule(L.LightningModule):
         model: str = "dfcan",
         scale: int = 1,
         model_options: dict[str, Any] | None = None,
-        lr: float = 1e-4,
-        ssim_weight: float = 0.1,
-        plateau_factor: float = 0.5,
-        plateau_patience: int = 10,
-        min_lr: float = 1e-5,
+        recipe: str | Recipe | dict[str, Any] | None = None,
+        **overrides: Any,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.recipe = get_recipe(DEFAULT_RECIPE if recipe is None else recipe, **overrides)
+        self.save_hyperparameters(
+            {
+                "model": model,
+                "scale": scale,
+                "model_options": model_options,
+                "recipe": self.recipe.to_dict(),
+            }
+        )
         self.net = build_model(model, scale=scale, **(model_options or {}))
+        if self.recipe.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
         self._plateau_state: dict[str, Any] | None = None
+        #: Learning rate after warm-up (set by configure_optimizers).
+        self.peak_lr = self.recipe.lr
+        #: None: eager by recipe; "pending": compile at the first step; True/False: outcome.
+        self.compiled: bool | str | None = "pending" if self.recipe.compile else None
+        self._compiled_net: Any = None
+        self._eager_redo: Any = None
+        self._redo_gt: Any = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(self._layout(x))
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        if self.recipe.channels_last:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def setup(self, stage: str) -> None:
         # Share the CPU cores among the processes of this node.
@@ -116,11 +149,66 @@ class SRModule(L.LightningModule):
             local = int(os.environ.get("LOCAL_WORLD_SIZE", self.trainer.num_devices))
             torch.set_num_threads(max(1, available_cores() // max(1, local)))
 
+    def _train_forward(self, wf: torch.Tensor) -> torch.Tensor:
+        """The network's training forward: compiled where that works, else eager."""
+        wf = self._layout(wf)
+        if self.compiled == "pending":
+            # Not an attribute nn.Module registers: the state dict keeps the plain keys.
+            object.__setattr__(self, "_compiled_net", torch.compile(self.net, dynamic=False))
+            try:
+                pred = self._compiled_net(wf)
+            except Exception as exc:  # any compiler failure: C compiler, triton, a bug
+                self._compile_failed(exc)
+                return self.net(wf)
+            self.compiled = "first-step"
+            self._eager_redo = wf
+            return pred
+        if self.compiled in (True, "first-step"):
+            return self._compiled_net(wf)
+        return self.net(wf)
+
+    def _compile_failed(self, exc: BaseException) -> None:
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        log.warning(
+            "torch.compile does not work on %s (%s: %s); training without it",
+            self.device.type,
+            type(exc).__name__,
+            first,
+        )
+        self.compiled, self._compiled_net = False, None
+
+    def backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        if self.compiled != "first-step":
+            return super().backward(loss, *args, **kwargs)
+        # The backward kernels compile now: on failure, redo this step eagerly.
+        wf, self._eager_redo = self._eager_redo, None
+        try:
+            super().backward(loss, *args, **kwargs)
+            self.compiled = True
+        except Exception as exc:
+            self._compile_failed(exc)
+            for p in self.parameters():
+                p.grad = None
+            batch_gt = self._redo_gt
+            eager = sr_loss(self.net(wf), batch_gt, ssim_weight=self.recipe.ssim_weight)
+            super().backward(eager, *args, **kwargs)
+        finally:
+            self._redo_gt = None
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         wf, gt = batch[0], batch[1]
-        loss = sr_loss(self(wf), gt, ssim_weight=self.hparams.ssim_weight)
+        self._redo_gt = gt if self.compiled == "pending" else None
+        loss = sr_loss(self._train_forward(wf), gt, ssim_weight=self.recipe.ssim_weight)
         self.log("train_loss", loss, prog_bar=True, batch_size=wf.shape[0])
         return loss
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Linear warm-up, a function of the step count only (so a resume is exact).
+        steps = self.recipe.warmup_steps
+        step = self.trainer.global_step
+        if steps and step < steps:
+            for group in self.optimizers().param_groups:
+                group["lr"] = self.peak_lr * (step + 1) / steps
 
     def validation_step(self, batch, batch_idx: int) -> None:
         wf, gt = batch[0], batch[1]
@@ -130,8 +218,8 @@ class SRModule(L.LightningModule):
         n = wf.shape[0]
         # sr_loss from the scores already computed (SSIM once per validation batch).
         loss = scores["mse"].mean()
-        if self.hparams.ssim_weight:
-            loss = loss + self.hparams.ssim_weight * (1.0 - scores["ssim"].mean())
+        if self.recipe.ssim_weight:
+            loss = loss + self.recipe.ssim_weight * (1.0 - scores["ssim"].mean())
         self.log("val_loss", loss, batch_size=n, sync_dist=True)
         for name in ("psnr", "nrmse", "ssim"):
             self.log(
@@ -145,20 +233,34 @@ class SRModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking or self.plateau is None:
             return
-        value = self.trainer.callback_metrics.get(MONITOR)
-        if value is not None:
+        value = self.trainer.callback_metrics.get(self.recipe.val_metric)
+        if value is not None and self.trainer.global_step >= self.recipe.warmup_steps:
             self.plateau.step(float(value))
         self.log("lr", self.optimizers().param_groups[0]["lr"], sync_dist=False)
 
+    def global_batch(self) -> int:
+        """Pairs per optimizer step over all devices (the recipe's batch size per device)."""
+        trainer = self._trainer
+        if trainer is None:
+            return self.recipe.batch_size
+        return self.recipe.batch_size * trainer.world_size * trainer.accumulate_grad_batches
+
     def configure_optimizers(self):
-        hp = self.hparams
-        optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr)
+        r = self.recipe
+        self.peak_lr = r.scaled_lr(self.global_batch())
+        impl = r.optimizer_impl
+        if impl == "auto":
+            impl = "fused" if self.device.type == "cuda" else "foreach"
+        kwargs = (
+            {"fused": True} if impl == "fused" else {"foreach": True} if impl == "foreach" else {}
+        )
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.peak_lr, **kwargs)
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer,
-            mode="min",
-            factor=hp.plateau_factor,
-            patience=hp.plateau_patience,
-            min_lr=hp.min_lr,
+            mode=r.val_mode,
+            factor=r.plateau_factor,
+            patience=r.plateau_patience,
+            min_lr=r.min_lr,
         )
         if self._plateau_state is not None:
             self.plateau.load_state_dict(self._plateau_state)
@@ -244,12 +346,29 @@ def _progress_bar():
     return StderrProgressBar()
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+def _claim_run(out: Path, resume: str | os.PathLike[str] | None, force: bool) -> None:
+    """Check that `out` may take a run (:mod:`biosr.io.owner`), then claim it (rank 0 only).
+
+    A run folder is continued only with `resume`; a new run there (`force`)
+    first removes the old run's checkpoints, so ``last.ckpt`` and
+    ``best.ckpt`` never come from two runs. DDP ranks other than 0 (which
+    re-run this function in their own processes) skip it: rank 0 has
+    already checked and claimed.
+    """
+    if any(os.environ.get(k, "0") != "0" for k in ("RANK", "LOCAL_RANK", "NODE_RANK")):
+        return
+    owner.check_replaceable(out, PRODUCER, force=force)
+    ckpts = [out / CHECKPOINT_DIR / f"{name}.ckpt" for name in (LAST_NAME, BEST_NAME)]
+    if resume is None and any(p.exists() for p in ckpts):
+        if not force:
+            raise BiosrError(
+                f"{out}: holds a training run; pass --resume {ckpts[0]} to continue it, "
+                "--force to start a new run there (its checkpoints are removed), or "
+                "choose another --out"
+            )
+        for path in ckpts:
+            path.unlink(missing_ok=True)
+    owner.claim(out, PRODUCER)
 
 
 @contextlib.contextmanager
@@ -269,6 +388,8 @@ def quiet_lightning() -> Iterator[None]:
             ".*sync_dist=True.*",
             ".*isn't running on a GPU.*",
             ".*`training_step` returned.*",
+            # inductor leaves DFCAN's FFTs to eager kernels, as intended
+            ".*does not support code generation for complex operators.*",
         ):
             warnings.filterwarnings("ignore", message=pattern)
         try:
@@ -312,23 +433,48 @@ def _datamodule(data, batch_size: int, num_workers: int, seed: int, options: dic
     )
 
 
+class _RecipeRecord(L.Callback):
+    """Writes ``RUN/recipe.json`` (rank 0): the recipe, the overrides, what the run resolved.
+
+    Written when training starts and again when it ends (then with the outcome of
+    ``torch.compile``), atomically.
+    """
+
+    def __init__(self, path: Path, overrides: dict[str, Any], run: dict[str, Any]) -> None:
+        self.path, self.overrides, self.run = path, overrides, run
+
+    def _write(self, trainer: L.Trainer, module: SRModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        compiled = module.compiled if module.compiled in (None, True, False) else "pending"
+        run = {
+            **self.run,
+            "devices": trainer.world_size,
+            "global_batch": module.global_batch(),
+            "lr_after_warmup": module.peak_lr,
+            "compiled": compiled,
+        }
+        record = {"recipe": module.recipe.to_dict(), "overrides": self.overrides, "run": run}
+        write_text(self.path, json.dumps(record, indent=2) + "\n")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer, pl_module)
+
+
 def train(
     data,
     out: str | os.PathLike[str],
     *,
     model: str = "dfcan",
+    recipe: str | Recipe = DEFAULT_RECIPE,
     scale: int | None = None,
     model_options: dict[str, Any] | None = None,
-    batch_size: int = 4,
     max_steps: int | None = None,
     max_epochs: int | None = None,
     val_every: int | None = None,
-    lr: float = 1e-4,
-    ssim_weight: float = 0.1,
-    plateau_factor: float = 0.5,
-    plateau_patience: int = 10,
-    min_lr: float = 1e-5,
-    precision: str = "32-true",
     seed: int = 0,
     accelerator: str = "auto",
     devices: int | str = 1,
@@ -340,6 +486,23 @@ def train(
     data_options: dict[str, Any] | None = None,
     callbacks: list | None = None,
     progress: bool = False,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    lr_batch: int | None = None,
+    lr_scaling: str | None = None,
+    warmup_steps: int | None = None,
+    optimizer: str | None = None,
+    optimizer_impl: str | None = None,
+    ssim_weight: float | None = None,
+    plateau_factor: float | None = None,
+    plateau_patience: int | None = None,
+    min_lr: float | None = None,
+    val_metric: str | None = None,
+    precision: str | None = None,
+    channels_last: bool | None = None,
+    compile: bool | None = None,
+    cudnn_benchmark: bool | None = None,
+    force: bool = False,
 ) -> TrainResult:
     """Train a super-resolution network on a BioSR copy.
 
@@ -350,23 +513,20 @@ def train(
         folder; loaded with :class:`biosr.learn.datamodule.BioSRDataModule`), or a
         ready data module whose batches are ``(wf, gt, ...)``.
     out : path-like
-        Run folder (checkpoints and logs); created if missing.
+        Run folder (checkpoints, logs, ``recipe.json``); created if missing.
     model : {'dfcan', 'unet'}
         Network (default DFCAN, the authors').
+    recipe : str or Recipe
+        How to train: a name in :data:`biosr.learn.recipe.RECIPES` (default ``dlsr``,
+        the authors') or a :class:`~biosr.learn.recipe.Recipe`.
     scale : int, optional
         GT size / WF size; inferred from the data when it is a path, else 1.
     model_options : dict, optional
         Extra network options (e.g. ``{"base": 16}`` for the U-Net).
-    batch_size : int
-        Pairs per step and device (4, as the authors).
     max_steps, max_epochs : int, optional
         Stop after this many optimizer steps or epochs; with neither, 1 epoch.
     val_every : int, optional
         Validate every this many steps (default: at the end of every epoch).
-    lr, ssim_weight, plateau_factor, plateau_patience, min_lr : float
-        The recipe (defaults: the authors').
-    precision : str
-        Lightning precision: ``"32-true"``, ``"bf16-mixed"``, ``"16-mixed"``.
     seed : int
         Seeds weights, data order and augmentation (Lightning ``seed_everything``).
     accelerator, devices, num_nodes, strategy
@@ -377,7 +537,7 @@ def train(
         Data-loading worker processes per device.
     resume : path-like, optional
         Checkpoint to continue from exactly (step count, optimizer,
-        learning-rate plateau state, best score).
+        learning-rate plateau state, best score). Pass the same recipe.
     log_every : int
         Log training metrics every this many steps.
     data_options : dict, optional
@@ -386,45 +546,76 @@ def train(
         Extra Lightning callbacks (early stopping, probes...).
     progress : bool
         Show Lightning's progress bar.
+    force : bool
+        Start a new run in `out` although it holds another run (its
+        checkpoints are removed first, so last and best come from one run) or
+        files ``biosr train`` did not make. Without it such a folder is refused
+        unless `resume` continues the run there.
+    batch_size, lr, lr_batch, lr_scaling, warmup_steps, optimizer, optimizer_impl, \
+ssim_weight, plateau_factor, plateau_patience, min_lr, val_metric, precision, \
+channels_last, compile, cudnn_benchmark : optional
+        Override the recipe's field of that name (see :class:`~biosr.learn.recipe.Recipe`);
+        None (default) keeps the recipe's.
 
     Returns
     -------
     TrainResult
+
+    Raises
+    ------
+    BiosrError
+        Unknown model, recipe or field value; a missing checkpoint; a device or
+        precision this machine cannot run; a dataset without training pairs.
     """
+    overrides = {
+        "batch_size": batch_size,
+        "lr": lr,
+        "lr_batch": lr_batch,
+        "lr_scaling": lr_scaling,
+        "warmup_steps": warmup_steps,
+        "optimizer": optimizer,
+        "optimizer_impl": optimizer_impl,
+        "ssim_weight": ssim_weight,
+        "plateau_factor": plateau_factor,
+        "plateau_patience": plateau_patience,
+        "min_lr": min_lr,
+        "val_metric": val_metric,
+        "precision": precision,
+        "channels_last": channels_last,
+        "compile": compile,
+        "cudnn_benchmark": cudnn_benchmark,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     if model not in MODELS:
         raise BiosrError(f"unknown model {model!r}; valid models: {', '.join(MODELS)}")
+    rec = get_recipe(recipe, **overrides)
     if resume is not None and not Path(resume).is_file():
         raise BiosrError(f"{resume}: checkpoint not found")
-    if batch_size < 1:
-        raise BiosrError(f"batch size must be at least 1, got {batch_size}")
+    if resume is not None:  # a garbage file: predict's one-line refusal, not an UnpicklingError
+        from biosr.learn.predict import _read_checkpoint
+
+        _read_checkpoint(Path(resume))
+    device_type = accelerator_type(accelerator)
+    run_precision = resolve_precision(rec.precision, device_type)
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     if scale is None:
         scale = 1 if isinstance(data, L.LightningDataModule) else infer_scale(data)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _claim_run(out, resume, force)
     if max_steps is None and max_epochs is None:
         max_epochs = 1
     with quiet_lightning():
         L.seed_everything(seed, workers=True, verbose=False)
-        module = SRModule(
-            model,
-            scale,
-            model_options,
-            lr=lr,
-            ssim_weight=ssim_weight,
-            plateau_factor=plateau_factor,
-            plateau_patience=plateau_patience,
-            min_lr=min_lr,
-        )
-        dm = _datamodule(data, batch_size, num_workers, seed, dict(data_options or {}))
+        module = SRModule(model, scale, model_options, rec)
+        dm = _datamodule(data, rec.batch_size, num_workers, seed, dict(data_options or {}))
         ckpt_dir = out / CHECKPOINT_DIR
         last = ckpt_dir / f"{LAST_NAME}.ckpt"
         checkpoint = ModelCheckpoint(
             dirpath=ckpt_dir,
             filename=BEST_NAME,
-            monitor=MONITOR,
-            mode="min",
+            monitor=rec.val_metric,
+            mode=rec.val_mode,
             save_last=False,
             auto_insert_metric_name=False,
             enable_version_counter=False,
@@ -435,19 +626,26 @@ def train(
         val_kwargs: dict[str, Any] = {}
         if val_every:
             val_kwargs = {"val_check_interval": int(val_every), "check_val_every_n_epoch": None}
+        record = _RecipeRecord(
+            out / RECIPE_FILE,
+            overrides,
+            {"recipe": rec.name, "accelerator": device_type, "precision": run_precision},
+        )
         try:
             trainer = L.Trainer(
                 accelerator=accelerator,
                 devices=devices,
                 num_nodes=num_nodes,
                 strategy=strategy,
-                precision=precision,
+                precision=run_precision,
+                benchmark=rec.cudnn_benchmark if device_type == "cuda" else None,
                 max_steps=-1 if max_steps is None else int(max_steps),
                 max_epochs=max_epochs,
                 logger=loggers,
                 callbacks=[
                     checkpoint,
                     _LastCheckpoint(last, val_every),
+                    record,
                     *([_progress_bar()] if progress else []),
                     *(callbacks or []),
                 ],

@@ -13,8 +13,8 @@ hand, as one table of slicing views (:data:`DIHEDRAL_VIEWS`, which
 :mod:`biosr.learn.data` also uses when it copies from disk): each is one ``rot90``
 and one ``flip`` of NumPy, but pairing them
 with per-sample random choices over a batch (grouped so that each group is one
-vectorised copy) is specific to this package. Normalisations are plain NumPy
-reductions.
+vectorised copy) is specific to this package. :class:`Normalize` applies
+:func:`biosr.normalize.normalize` to both images of a pair.
 """
 
 from __future__ import annotations
@@ -23,14 +23,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from biosr import normalize as norm
+
 #: Number of symmetries of the square: 4 rotations, each with or without a mirror.
 N_DIHEDRAL = 8
-
-#: Normalisation modes of :func:`normalize` and :class:`biosr.learn.data.BioSR`.
-NORMALIZE_MODES: tuple[str, ...] = ("stored", "minmax", "percentile")
-
-#: Default lower and upper percentiles of ``normalize="percentile"``.
-PERCENTILES: tuple[float, float] = (0.1, 99.9)
 
 
 def _swap(m: np.ndarray) -> np.ndarray:
@@ -189,18 +185,19 @@ class RandomCrop:
 
 
 class Normalize:
-    """Normalise WF and GT, each image on its own (see :func:`normalize`).
+    """Normalise WF and GT, each image on its own (see :func:`biosr.normalize.normalize`).
 
     Parameters
     ----------
     mode : {'stored', 'minmax', 'percentile'}
         As stored (no change), min-max to [0, 1], or percentiles to 0 and 1.
     percentiles : tuple of float, optional
-        Lower and upper percentile for ``mode="percentile"``.
+        Lower and upper percentile for ``mode="percentile"``
+        (default :data:`biosr.normalize.PERCENTILES`).
     """
 
-    def __init__(self, mode: str, percentiles: tuple[float, float] = PERCENTILES) -> None:
-        check_normalize(mode)
+    def __init__(self, mode: str, percentiles: tuple[float, float] = norm.PERCENTILES) -> None:
+        norm.check_normalization(mode)
         self.mode = mode
         self.percentiles = (float(percentiles[0]), float(percentiles[1]))
 
@@ -208,8 +205,8 @@ class Normalize:
         self, wf: np.ndarray, gt: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         return (
-            normalize(wf, self.mode, percentiles=self.percentiles),
-            normalize(gt, self.mode, percentiles=self.percentiles),
+            norm.normalize(wf, self.mode, percentiles=self.percentiles),
+            norm.normalize(gt, self.mode, percentiles=self.percentiles),
         )
 
     def __repr__(self) -> str:
@@ -239,61 +236,6 @@ class Compose:
 
     def __repr__(self) -> str:
         return f"Compose({self.transforms!r})"
-
-
-def check_normalize(mode: str) -> str:
-    """Return `mode` if it is a known normalisation, else raise ValueError listing them."""
-    if mode not in NORMALIZE_MODES:
-        raise ValueError(f"unknown normalize {mode!r}; valid: {', '.join(NORMALIZE_MODES)}")
-    return mode
-
-
-def normalize(
-    images: np.ndarray,
-    mode: str,
-    *,
-    percentiles: tuple[float, float] = PERCENTILES,
-    eps: float = 1e-12,
-) -> np.ndarray:
-    """Normalise each image of a batch ``(N, ..., H, W)`` on its own.
-
-    Parameters
-    ----------
-    images : ndarray
-        Float batch; the last two axes are one image.
-    mode : {'stored', 'minmax', 'percentile'}
-        ``"stored"`` returns `images` unchanged; ``"minmax"`` maps each image's
-        minimum to 0 and maximum to 1; ``"percentile"`` maps the lower and
-        upper `percentiles` to 0 and 1 without clipping (as CSBDeep does).
-    percentiles : tuple of float, optional
-        Percentiles (0..100) for ``mode="percentile"``.
-    eps : float, optional
-        Added to the range so that a flat image maps to 0, not NaN.
-
-    Returns
-    -------
-    ndarray
-        float32 array of the same shape (a new array unless mode is "stored").
-
-    Examples
-    --------
-    >>> normalize(np.array([[[2.0, 4.0], [6.0, 10.0]]]), "minmax").ravel().tolist()
-    [0.0, 0.25, 0.5, 1.0]
-    """
-    check_normalize(mode)
-    if mode == "stored":
-        return images
-    x = np.asarray(images, dtype=np.float32)
-    axes = (-2, -1)
-    if mode == "minmax":
-        lo = x.min(axis=axes, keepdims=True)
-        hi = x.max(axis=axes, keepdims=True)
-    else:
-        flat = x.reshape(*x.shape[:-2], -1)
-        lo, hi = np.percentile(flat, percentiles, axis=-1, keepdims=True)
-        lo, hi = lo[..., np.newaxis], hi[..., np.newaxis]
-    scale = (1.0 / (hi - lo + eps)).astype(np.float32)
-    return ((x - lo) * scale).astype(np.float32, copy=False)
 
 
 def gt_scale(wf: np.ndarray, gt: np.ndarray) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 from biosr.errors import BiosrError
 
-#: Model names :func:`build_model` knows.
+#: Model names :func:`build_model` knows, the default first.
 MODELS: tuple[str, ...] = ("dfcan", "unet")
 
 

@@ -75,7 +75,10 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale > 1:
-            x = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+            # A float factor: TorchScript (the exported package's torchscript weights) needs one.
+            x = F.interpolate(
+                x, scale_factor=float(self.scale), mode="bicubic", align_corners=False
+            )
         skips = []
         y = x
         for block in self.down:
