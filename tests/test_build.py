@@ -21,7 +21,7 @@ from biosr.build.builder import build
 from biosr.build.options import resolve_options
 from biosr.dataset.manifest import read_card, read_manifest
 from biosr.dataset.verify import verify
-from biosr.errors import DataError
+from biosr.errors import BiosrError, DataError
 from biosr.io.tiff import read_tiff
 from build_release import WF_SIGMA, make_release
 
@@ -110,8 +110,10 @@ def test_simulated_release_end_to_end(tmp_path: Path) -> None:
             blurred = ndimage.gaussian_filter(read_tiff(p.gt).astype(np.float64), sigma)
             worst = min(worst, _r(wf, blurred))
             best_shifted = max(best_shifted, _r(wf, np.roll(blurred, (6, 6), axis=(0, 1))))
-    assert worst > 0.9
-    assert best_shifted < 0.9
+    # level 1 is 6 photons and the GT a SIM reconstruction (its texture): aligned pairs
+    # still correlate far better than pairs shifted by 6 px
+    assert worst > 0.85, worst
+    assert best_shifted < worst - 0.1, (best_shifted, worst)
 
 
 def test_test_split_shares_crops_across_levels(built: Path) -> None:
@@ -258,13 +260,16 @@ def test_existing_output(built: Path, release: Path, tmp_path: Path) -> None:
 def test_simulate_overwrite_after_interrupted_build_is_not_resumed(
     built: Path, release: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The simulator's overwrite removes an unfinished build's plan: a later build must not
-    "resume" onto the simulator's files (it used to, leaving sha256 mismatches)."""
+    """The simulator replaces a build only with force, and then removes its unfinished plan:
+    a later build must not "resume" onto the simulator's files (it used to, leaving sha256
+    mismatches)."""
     from biosr.simulate import simulate_patches
 
     _interrupted_build(release, tmp_path, monkeypatch)
     monkeypatch.undo()
-    dataset = simulate_patches(tmp_path, preset="tiny", workers=1, overwrite=True)
+    with pytest.raises(BiosrError, match="made by `biosr build`"):
+        simulate_patches(tmp_path, preset="tiny", workers=1, overwrite=True)
+    dataset = simulate_patches(tmp_path, preset="tiny", workers=1, force=True)
     assert not (dataset / layout.BUILD_DIR).exists()
     assert verify(tmp_path, deep=True).ok
     with pytest.raises(DataError, match="different dataset"):
@@ -296,3 +301,27 @@ def test_resolve_options_stores_ints() -> None:
     values = (options.flips, options.patch_size, options.gt_scale, options.crops["test"])
     assert [type(v) for v in values] == [int, int, int, int]
     assert options.flat()["test_crops"] == 4 and options.cells == resolve_options("small").cells
+
+
+def test_64px_build_verifies_clean_but_not_as_published(
+    release: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """verify takes the patch side from the card; --expect published still demands 128 px."""
+    from biosr.cli import main
+
+    args = ["build", "--source", str(release), "--out", str(tmp_path), "--preset", "small"]
+    sizes = ["--patch-size", "64", "--training-crops", "1", "--validate-crops", "1"]
+    assert main([*args, *sizes, "--gt-scale", "2"]) == 0
+    dataset = layout.dataset_dir(tmp_path)
+    assert read_card(dataset)["patch_size"] == 64
+    assert read_tiff(layout.pair(dataset, "training", 1).wf).shape == (64, 64)
+    assert read_tiff(layout.pair(dataset, "training", 1).gt).shape == (128, 128)
+    report = verify(tmp_path, deep=True)
+    assert report.ok and report.patch_size == 64 and report.gt_scale == 2, report.findings
+    capsys.readouterr()
+    assert main(["verify", str(tmp_path), "--deep", "--quiet"]) == 0
+    published = verify(tmp_path, expect="published", deep=True)
+    assert published.patch_size == layout.PATCH_SIZE
+    shape = {f.path for f in published.findings if f.reason.startswith("wrong shape")}
+    assert shape == {str(f) for f in dataset.rglob("*.tif")}  # every WF and GT file
+    assert main(["verify", str(tmp_path), "--expect", "published", "--quiet"]) == 1

@@ -43,6 +43,7 @@ def test_demo_runs_every_stage_and_writes_the_report(tiny_demo):
     assert summary["methods"] == list(METHODS) and summary["complete"]
     html = result.report.read_text()
     assert "U-Net beats WF in PSNR and SSIM at every level" in html
+    assert "U-Net beats RL in PSNR and SSIM at every level" in html
     assert "montage" in html and "<table" in html
     # The printed table has one row per level with 3 PSNR and 3 SSIM values.
     rows = result.table.splitlines()[2:]
@@ -50,15 +51,20 @@ def test_demo_runs_every_stage_and_writes_the_report(tiny_demo):
     assert all(len(r.split("|")[1].split()) == 3 == len(r.split("|")[2].split()) for r in rows)
     psnr_wf = result.results.summary["wf"][1]["psnr"]["mean"]
     assert f"{psnr_wf:.4f}" in rows[0]
-    # The verdict shown matches the written summary (checked here, not by re-running beats()).
+    # The verdicts shown match the written summary (checked here, not by re-running beats()).
     means = summary["summary"]
-    wins = all(
-        means["unet"][str(lev)][m]["mean"] > means["wf"][str(lev)][m]["mean"]
-        for lev in layout.LEVELS
-        for m in ("psnr", "ssim")
-    )
-    assert f"U-Net beats WF in PSNR and SSIM at every level: {'yes' if wins else 'no'}." in html
-    assert result.unet_beats_wf is wins
+    for base, name, flag in (
+        ("wf", "WF", result.unet_beats_wf),
+        ("rl", "RL", result.unet_beats_rl),
+    ):
+        wins = all(
+            means["unet"][str(lev)][m]["mean"] > means[base][str(lev)][m]["mean"]
+            for lev in layout.LEVELS
+            for m in ("psnr", "ssim")
+        )
+        line = f"U-Net beats {name} in PSNR and SSIM at every level: {'yes' if wins else 'no'}"
+        assert line in html and line in result.verdict()
+        assert flag is wins
 
 
 def test_demo_is_reproducible_from_its_seed(tiny_demo, tmp_path, capsys):
@@ -67,8 +73,8 @@ def test_demo_is_reproducible_from_its_seed(tiny_demo, tmp_path, capsys):
     assert rc == 0
     printed = capsys.readouterr().out
     assert "[6/6]" in printed and result.table in printed and "report:" in printed
-    verdict = "yes" if result.unet_beats_wf else "NO"
-    assert f"in PSNR and SSIM at every level: {verdict}" in printed
+    for line in result.verdict():
+        assert line in printed
     for rel in ("level_01/001.tif", "level_09/002.tif"):
         a = read_tiff(out / "predictions" / "unet" / rel)
         b = read_tiff(tmp_path / "predictions" / "unet" / rel)

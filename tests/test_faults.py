@@ -334,7 +334,8 @@ def test_simulate_overwrite_replaces_its_own_dataset(tmp_path):
 
 
 def test_predict_refuses_a_baseline_folder_before_loading_anything(tiny_dataset, tmp_path):
-    from biosr.evaluate.baselines import INFO_FILE, run_baseline
+    from biosr.evaluate.baselines import run_baseline
+    from biosr.evaluate.prediction_folder import INFO_FILE
     from biosr.learn.predict import predict
 
     out = run_baseline("wf", tiny_dataset, tmp_path / "wf", levels=[9])

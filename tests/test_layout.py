@@ -20,11 +20,11 @@ def test_published_counts_match_the_authors_protocol():
     assert test_cells * layout.PUBLISHED_CROPS["test"] == layout.PUBLISHED_COUNTS["test"]
 
 
-def test_photon_ladder_is_geometric_from_15_to_600():
+def test_photon_ladder_is_geometric_from_6_to_600():
     photons = np.array([layout.PHOTONS[lv] for lv in layout.LEVELS])
-    assert photons[0] == pytest.approx(15.0) and photons[-1] == pytest.approx(600.0)
+    assert photons[0] == pytest.approx(6.0) and photons[-1] == pytest.approx(600.0)
     ratios = photons[1:] / photons[:-1]
-    np.testing.assert_allclose(ratios, 40 ** (1 / 8))
+    np.testing.assert_allclose(ratios, 100 ** (1 / 8))
 
 
 def test_file_names_and_parsing():

@@ -18,6 +18,7 @@ from biosr.dataset import verify
 from biosr.dataset.manifest import read_card, read_manifest
 from biosr.errors import BiosrError
 from biosr.io.mrc import read_header, read_mrc
+from biosr.io.owner import MARKER, owner
 from biosr.io.tiff import read_tiff
 from biosr.simulate import PRESETS, simulate_patches, simulate_release
 
@@ -129,7 +130,8 @@ def test_interrupted_run_leaves_no_partial_file_and_reruns(tmp_path, monkeypatch
     with pytest.raises(KeyboardInterrupt):
         simulate_patches(tmp_path, preset="tiny", workers=1)
     base = layout.dataset_dir(tmp_path)
-    files = [p for p in base.rglob("*") if p.is_file()]
+    assert owner(base) == "simulate"  # claimed first, so --overwrite may replace it
+    files = [p for p in base.rglob("*") if p.is_file() and p.name != MARKER]
     assert len(files) == 29 and not (base / layout.MANIFEST_FILE).exists()
     assert not [p for p in base.rglob("*") if p.name.endswith(".part")]
     for p in files:
@@ -174,8 +176,11 @@ def test_cli_simulate_patches_preview_and_errors(tmp_path, capsys):
     assert main(["simulate", "--out", str(out), "--workers", "1"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("biosr: error: ") and "not empty" in err and err.count("\n") == 1
-    code = main(["simulate", "--out", str(tmp_path / "r"), "--format", "raw", "--cells", "0"])
+    code = main(["simulate", "--out", str(tmp_path / "r"), "--format", "raw", "--cells", "1000"])
     assert code == 1 and "cells must be" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # not a positive count: argparse refuses it
+        main(["simulate", "--out", str(tmp_path / "r"), "--format", "raw", "--cells", "0"])
+    assert usage.value.code == 2 and "--cells: must be at least 1" in capsys.readouterr().err
 
 
 def test_bad_arguments_raise_biosr_error(tmp_path):

@@ -12,10 +12,17 @@ Published layout, under a root that contains ``BioSR/``::
         test_wf/level_01/001.tif ... level_09/150.tif          (150 x 9 inputs)
         test_gt/001.tif ... 150.tif                            (150 targets)
 
-Photon counts per level are *nominal*: the dataset states only "about 15 to
-about 600 photons", so the nine levels are assumed to follow a geometric ladder
-from 15 to 600 (ratio 40 ** (1 / 8), about 1.585 per level). No per-level table
-has been published; treat these as assumptions, not measurements.
+Photon counts per level are *nominal*, by the authors' definition (the
+blurred widefield's mean over its brighter pixels, per raw frame; see
+:func:`biosr.simulate.calibrate.average_photons`). The dataset states only
+"about 15 to about 600 photons" and no per-level table has been published, so
+the nine levels are assumed to follow a geometric ladder, :data:`PHOTON_RANGE`.
+Its bottom is set by real data: a real low-signal BioSR stack
+(``../shared/fixtures/real``) measures about 9 photons with its own camera
+gain (12.5 with the authors' 0.6026) and a widefield SNR of about 17, which
+the simulator reaches near 6 photons; the ladder starts there (ratio
+100 ** (1 / 8), about 1.78 per level), so that stack's SNR lies inside the
+three lowest levels. Treat these as assumptions, not measurements.
 """
 
 from __future__ import annotations
@@ -44,9 +51,17 @@ SPLITS: tuple[str, ...] = ("training", "validate", "test")
 #: Signal levels of the test split, lowest photon count first.
 LEVELS: tuple[int, ...] = tuple(range(1, 10))
 
-#: Nominal average photon count of each level (geometric ladder 15 -> 600;
-#: an assumption, see the module docstring).
-PHOTONS: dict[int, float] = {level: float(15.0 * 40.0 ** ((level - 1) / 8)) for level in LEVELS}
+#: Lowest and highest nominal photon count (an assumption, see the module docstring).
+PHOTON_RANGE: tuple[float, float] = (6.0, 600.0)
+
+#: Nominal average photon count of each level (geometric ladder over :data:`PHOTON_RANGE`).
+PHOTONS: dict[int, float] = {
+    level: float(
+        PHOTON_RANGE[0]
+        * (PHOTON_RANGE[1] / PHOTON_RANGE[0]) ** ((level - LEVELS[0]) / (len(LEVELS) - 1))
+    )
+    for level in LEVELS
+}
 
 #: Pair counts of the published copy (test: pairs per level).
 PUBLISHED_COUNTS: dict[str, int] = {"training": 41_040, "validate": 2_160, "test": 150}
@@ -86,6 +101,8 @@ EXCITATION_NM = 488.0
 EMISSION_NM = 525.0
 #: Numerical aperture of the objective (the release reports about 1.3 to 1.35).
 NA = 1.3
+#: Refractive index of the immersion oil (the authors' settings).
+IMMERSION_INDEX = 1.515
 #: Camera background offset in counts, and photons per count.
 CAMERA_OFFSET = 100.0
 PHOTONS_PER_COUNT = 0.6026
@@ -161,17 +178,29 @@ class Pair(NamedTuple):
     gt: Path
 
 
-def check_split(split: str) -> str:
-    """Return `split` if it is a known split name, else raise ValueError listing them."""
+def check_split(split: str, *, error: type[Exception] = ValueError) -> str:
+    """Return `split` if it is a known split name, else raise `error` listing them.
+
+    This module imports nothing of biosr, so a caller checking a user's input
+    names the exception to raise (:class:`biosr.errors.DataError`); the
+    default, ValueError, is for a programming error.
+    """
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+        raise error(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
     return split
 
 
-def check_level(level: int) -> int:
-    """Return `level` as int if it is 1..9, else raise ValueError listing the levels."""
-    if isinstance(level, bool) or int(level) != level or int(level) not in LEVELS:
-        raise ValueError(f"unknown level {level!r}; valid levels: {LEVELS[0]}..{LEVELS[-1]}")
+def check_level(level: int, *, error: type[Exception] = ValueError) -> int:
+    """Return `level` as int if it is 1..9, else raise `error` listing the levels.
+
+    `error` as in :func:`check_split`.
+    """
+    try:
+        known = not isinstance(level, bool) and int(level) == level and int(level) in LEVELS
+    except (TypeError, ValueError):
+        known = False
+    if not known:
+        raise error(f"unknown level {level!r}; valid levels: {LEVELS[0]}..{LEVELS[-1]}")
     return int(level)
 
 
@@ -294,18 +323,27 @@ def parse_file_name(split: str, name: str) -> int | None:
     return index if index >= 1 else None
 
 
-def split_levels(split: str, level: int | Iterable[int] | None = None) -> tuple[int | None, ...]:
-    """Levels to iterate for a split: ``(None,)`` outside test, the given or all levels in it."""
-    check_split(split)
+def split_levels(
+    split: str,
+    level: int | Iterable[int] | None = None,
+    *,
+    error: type[Exception] = ValueError,
+) -> tuple[int | None, ...]:
+    """Levels to iterate for a split: ``(None,)`` outside test, the given or all levels in it.
+
+    Raises `error` (as in :func:`check_split`) on an unknown split or level, or
+    a level given for a split that has none.
+    """
+    check_split(split, error=error)
     if split != "test":
         if level is not None:
-            raise ValueError(f"the {split} split has no levels; pass level=None")
+            raise error(f"the {split} split has no levels; pass level=None")
         return (None,)
     if level is None:
         return LEVELS
-    if isinstance(level, Iterable):
-        return tuple(check_level(v) for v in level)
-    return (check_level(level),)
+    if isinstance(level, Iterable) and not isinstance(level, str):
+        return tuple(check_level(v, error=error) for v in level)
+    return (check_level(level, error=error),)
 
 
 def pair(root: str | os.PathLike[str], split: str, index: int, level: int | None = None) -> Pair:

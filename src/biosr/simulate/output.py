@@ -6,38 +6,70 @@ from typing import Any
 
 from biosr import layout
 
+#: The producer name of simulated folders (:mod:`biosr.io.owner`).
+PRODUCER = "simulate"
 
-def physics() -> dict[str, Any]:
-    """Every physical parameter of the simulation, for the dataset card."""
+
+def physics(microscope: Any = None) -> dict[str, Any]:
+    """Every physical parameter of the simulation, for the dataset card.
+
+    `microscope` is the :class:`biosr.simulate.microscope.Microscope` simulated
+    (default: BioSR's, :data:`~biosr.simulate.microscope.DEFAULT`).
+    """
     from biosr import optics
-    from biosr.simulate import camera, imaging, specimen
+    from biosr.simulate import calibrate, imaging, specimen
+    from biosr.simulate.microscope import DEFAULT
 
+    mic = DEFAULT if microscope is None else microscope
     return {
         "pixel_size_wf_nm": layout.PIXEL_SIZE_WF_NM,
         "pixel_size_gt_nm": layout.PIXEL_SIZE_GT_NM,
         "emission_nm": layout.EMISSION_NM,
         "excitation_nm": layout.EXCITATION_NM,
         "na": layout.NA,
-        "psf": "Airy (aberration-free circular pupil), pixel-integrated",
+        "immersion_index": layout.IMMERSION_INDEX,
+        "otf": mic.otf_kind,
+        "psf": f"detection OTF {mic.otf_kind!r} (biosr.optics.otf), defocused per depth slice "
+        "(Stokseth), filament cross-section, pixel-integrated",
         "psf_fwhm_nm": round(optics.psf_fwhm_nm(), 3),
-        "gt_psf": "Airy at half the emission wavelength (ideal 2x linear SIM)",
-        "gt_psf_fwhm_nm": round(optics.psf_fwhm_nm(layout.EMISSION_NM / 2), 3),
-        "sim_pattern_fraction_of_cutoff": imaging.PATTERN_FRACTION,
-        "sim_pattern_period_nm": round(
-            1.0 / (imaging.PATTERN_FRACTION * optics.cutoff_per_nm()), 3
-        ),
-        "sim_modulation": imaging.MODULATION,
+        "depth_nm": [-specimen.DEPTH_NM, specimen.DEPTH_NM],
+        "depth_slices": imaging.DEPTH_SLICES,
+        "ideal_gt_psf": "Airy at half the emission wavelength (ideal 2x linear SIM), in focus",
+        "sim_pattern_period_nm": mic.pattern_period_nm,
+        "sim_modulation": mic.modulation,
+        "sim_angle_start_rad": mic.angle_start_rad,
         "sim_orientations_deg": list(imaging.ANGLE_STEPS_DEG),
         "sim_phases": len(imaging.PHASES),
+        "haze_ratio": list(mic.haze_ratio),
+        "haze": "diffuse cytosolic background inside the cell (smooth log-normal field), its "
+        "level set per cell so that the noise-free WF's p20 / p99 inside the cell is haze_ratio",
         "photons_per_level": {str(k): round(v, 3) for k, v in layout.PHOTONS.items()},
-        "photon_definition": "mean expected photons per raw frame over structure pixels "
-        f"(noise-free WF above {camera.STRUCTURE_FRACTION} of its 99.5th percentile)",
-        "camera_offset_counts": layout.CAMERA_OFFSET,
-        "photons_per_count": layout.PHOTONS_PER_COUNT,
-        "read_noise_counts": camera.READ_NOISE_COUNTS,
+        "photon_definition": "the authors': WF minus offset, clipped at 0, Gaussian blur "
+        f"({calibrate.PHOTON_BLUR_SIZE} x {calibrate.PHOTON_BLUR_SIZE}, sigma "
+        f"{calibrate.PHOTON_BLUR_SIGMA}), mean over the pixels above "
+        f"{calibrate.PHOTON_MASK_FRACTION} of its maximum, in photons per raw frame",
+        "camera_offset_counts": mic.offset,
+        "photons_per_count": mic.photons_per_count,
+        "read_noise_counts": mic.read_noise,
+        "calibration": mic.source,
         "filament_width_nm": specimen.FILAMENT_WIDTH_NM,
         "filament_density_um_per_um2": [1e3 * d for d in specimen.DENSITY_PER_NM],
         "persistence_length_nm": list(specimen.PERSISTENCE_NM),
         "filament_length_nm": list(specimen.LENGTH_NM),
-        "background_fraction": list(specimen.BACKGROUND_FRACTION),
+        "cell_radius_fraction": list(specimen.CELL_RADIUS),
     }
+
+
+def truth_card(gt: str) -> dict[str, Any]:
+    """The card's record of the ground truth of kind `gt` (``'sim'`` or ``'ideal'``)."""
+    from biosr.simulate import truth
+
+    if gt == "ideal":
+        how = "ideal: every label in focus, Airy PSF at half the emission wavelength"
+    else:
+        how = (
+            f"sim: mean of {truth.GT_RAW_SETS} Wiener SIM reconstructions "
+            "(biosr.reconstruct.wiener.reconstruct_sim, the simulator's illumination) of "
+            f"{truth.GT_RAW_SETS} raw sets at {truth.RAW_GT_PHOTONS:g} photons"
+        )
+    return {"gt_kind": gt, "gt_made": how}

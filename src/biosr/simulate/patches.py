@@ -1,7 +1,9 @@
 """The published layout, simulated directly: 128 x 128 float32 pairs with manifest and card.
 
-Per split, cells are simulated (noise-free WF and GT of a whole field, see
-:mod:`biosr.simulate.field`) and cut as the authors' protocol does (DL-SR):
+Per split, cells are simulated (noise-free WF of a whole field, see
+:mod:`biosr.simulate.field`, and its GT, by default the mean SIM
+reconstruction of 3 high-SNR raw sets, see :mod:`biosr.simulate.truth`) and
+cut as the authors' protocol does (DL-SR):
 training and validation take ``crops`` random patches per (cell, level, flip
 variant), centred on structure, with the 4 flip variants; the test split takes
 ``crops`` patches per cell at the same place for all 9 levels, sharing one GT.
@@ -28,15 +30,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from biosr import layout
-from biosr._progress import bar
+from biosr import _parallel, layout
+from biosr._checks import check_seed, check_workers
 from biosr.build import produce, protocol
 from biosr.dataset.manifest import card_base, file_row, write_card, write_manifest
 from biosr.errors import BiosrError
 from biosr.io.tiff import write_tiff
-from biosr.simulate import camera, output
-from biosr.simulate.field import CROPS, NOISE, cell_seeds, simulate_field
+from biosr.simulate import camera, output, truth
+from biosr.simulate.field import CROPS, NOISE, TRUTH, cell_seeds, simulate_field
 from biosr.simulate.imaging import bin2
+from biosr.simulate.microscope import DEFAULT, Microscope, load
 from biosr.simulate.presets import PRESETS, Preset
 
 _SPLIT_KEY = {split: i + 1 for i, split in enumerate(layout.SPLITS)}
@@ -51,6 +54,8 @@ class _Job(NamedTuple):
     indices: tuple[int, ...]
     gt_scale: int
     seed: int
+    gt: str = truth.GT_KIND
+    microscope: Microscope = DEFAULT
 
 
 def crop_corners(structure: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -70,11 +75,15 @@ def _gt_patch(gt: np.ndarray, y: int, x: int, gt_scale: int) -> np.ndarray:
 
 def _cell_job(job: _Job) -> list[dict[str, Any]]:
     seeds = cell_seeds(job.seed, _SPLIT_KEY[job.split], job.cell)
-    field = simulate_field(job.field, seeds)
+    mic = job.microscope
+    field = simulate_field(job.field, seeds, frames=job.gt == "sim", microscope=mic)
     noise = np.random.default_rng(seeds[NOISE])
     crops = np.random.default_rng(seeds[CROPS])
-    wf, gt, structure = field.clean.wf, field.clean.gt, field.structure
-    scales = {lv: camera.photon_scale(wf, layout.PHOTONS[lv], structure) for lv in layout.LEVELS}
+    gt = truth.cell_truth(field.clean, seeds[TRUTH], kind=job.gt, microscope=mic).gt
+    wf, structure = field.clean.wf, field.structure
+    photons = {lv: mic.true_photons(layout.PHOTONS[lv]) for lv in layout.LEVELS}
+    scales = {lv: camera.photon_scale(wf, photons[lv]) for lv in layout.LEVELS}
+    expose = mic.camera()
     side, base = layout.PATCH_SIZE, Path(job.dataset)
     gt_nm = layout.PIXEL_SIZE_GT_NM if job.gt_scale == 2 else layout.PIXEL_SIZE_WF_NM
     prov = {"seed": job.seed, "cell": job.cell}
@@ -92,7 +101,7 @@ def _cell_job(job: _Job) -> list[dict[str, Any]]:
             for lv in layout.LEVELS:
                 pair = layout.pair(base, "test", index, lv)
                 rate = wf[y : y + side, x : x + side] * scales[lv]
-                image = protocol.normalize(camera.widefield_counts(rate, noise))
+                image = protocol.normalize(camera.widefield_counts(rate, noise, **expose))
                 write_tiff(pair.wf, image, pixel_size_nm=layout.PIXEL_SIZE_WF_NM)
                 rows.append(file_row(base, pair, "wf", **extra))
         return rows
@@ -103,7 +112,7 @@ def _cell_job(job: _Job) -> list[dict[str, Any]]:
                 pair = layout.pair(base, job.split, next(items))
                 rate = wf[y : y + side, x : x + side] * scales[lv]
                 image = protocol.flip(
-                    protocol.normalize(camera.widefield_counts(rate, noise)), variant
+                    protocol.normalize(camera.widefield_counts(rate, noise, **expose)), variant
                 )
                 target = protocol.flip(
                     protocol.normalize(_gt_patch(gt, y, x, job.gt_scale)), variant
@@ -122,17 +131,19 @@ def _cell_job(job: _Job) -> list[dict[str, Any]]:
     return rows
 
 
-def _jobs(dataset: Path, preset: Preset, seed: int, gt_scale: int) -> list[_Job]:
+def _jobs(
+    dataset: Path, preset: Preset, seed: int, gt_scale: int, gt: str, microscope: Microscope
+) -> list[_Job]:
     jobs: list[_Job] = []
+    more = (gt, microscope)
     per_cell = len(layout.LEVELS) * layout.FLIPS
     for split in layout.SPLITS:
         n_cells, crops = preset.cells[split], preset.crops[split]
         if split == "test":
             for cell in range(1, n_cells + 1):
                 first = (cell - 1) * crops + 1
-                jobs.append(
-                    _Job(str(dataset), split, cell, preset.field, crops, (first,), gt_scale, seed)
-                )
+                job = (str(dataset), split, cell, preset.field, crops, (first,), gt_scale, seed)
+                jobs.append(_Job(*job, *more))
             continue
         total = n_cells * per_cell * crops
         key = produce.cell_seed(seed, _SPLIT_KEY[split], 0)
@@ -141,7 +152,7 @@ def _jobs(dataset: Path, preset: Preset, seed: int, gt_scale: int) -> list[_Job]
             chunk = order[(cell - 1) * per_cell * crops : cell * per_cell * crops]
             indices = tuple(int(i) for i in chunk)
             jobs.append(
-                _Job(str(dataset), split, cell, preset.field, crops, indices, gt_scale, seed)
+                _Job(str(dataset), split, cell, preset.field, crops, indices, gt_scale, seed, *more)
             )
     return jobs
 
@@ -152,7 +163,10 @@ def simulate_patches(
     preset: str = "tiny",
     seed: int = 0,
     gt_scale: int = 1,
+    gt: str = truth.GT_KIND,
+    calibration: Any = None,
     overwrite: bool = False,
+    force: bool = False,
     progress: bool = False,
     workers: int | None = None,
 ) -> Path:
@@ -170,9 +184,19 @@ def simulate_patches(
     gt_scale : {1, 2}, optional
         1 (default): GT binned 2 x 2 onto the WF grid, 128 x 128 as the
         published release; 2: GT at 31.3 nm, 256 x 256 (DL-SR geometry).
+    gt : {'sim', 'ideal'}, optional
+        Ground truth (:data:`biosr.simulate.truth.GT_KINDS`): ``sim``
+        (default) reconstructs 3 high-SNR raw sets of each cell and averages
+        them, as BioSR did; ``ideal`` is the noise-free SIM-resolution image.
+    calibration : path-like or Calibration, optional
+        A real stack's calibration (``biosr calibrate``'s JSON): simulate that
+        microscope (:func:`biosr.simulate.microscope.load`). Default: BioSR's.
     overwrite : bool, optional
-        Replace the split folders, manifest and card of an existing dataset
-        there. Without it a non-empty dataset folder is refused.
+        Replace the split folders, manifest and card of a dataset ``biosr
+        simulate`` made there. Without it a non-empty dataset folder is refused.
+    force : bool, optional
+        Also replace a dataset another producer made (``build``, a download):
+        its images, manifest and card; a user's own files are kept.
     progress : bool, optional
         Show a progress bar (one step per cell).
     workers : int, optional
@@ -186,8 +210,11 @@ def simulate_patches(
     Raises
     ------
     BiosrError
-        On an unknown preset or a `gt_scale` other than 1 or 2, or if the
-        dataset folder is not empty and `overwrite` is False.
+        On an unknown preset, a `gt_scale` other than 1 or 2, a bad `seed` or
+        `workers`, an unknown `gt`, an unreadable `calibration` (all before
+        anything is written), or if the dataset folder is not empty and
+        `overwrite` is False, or was not made by ``biosr simulate`` and `force`
+        is False.
     """
     dataset = layout.dataset_dir(root, must_exist=False)
     if preset not in PRESETS:
@@ -196,20 +223,40 @@ def simulate_patches(
         )
     if gt_scale not in (1, 2):
         raise BiosrError(f"{dataset}: gt_scale must be 1 or 2, got {gt_scale}")
+    if gt not in truth.GT_KINDS:
+        raise BiosrError(f"{dataset}: unknown gt {gt!r}; choose one of {', '.join(truth.GT_KINDS)}")
+    seed, workers = check_seed(seed), check_workers(workers)
+    microscope = load(calibration)
     spec = PRESETS[preset]
-    produce.prepare_dataset(dataset, overwrite=overwrite)
+    produce.prepare_dataset(dataset, overwrite=overwrite, producer=output.PRODUCER, force=force)
     produce.make_split_dirs(dataset)
-    jobs = _jobs(dataset, spec, seed, gt_scale)
+    jobs = _jobs(dataset, spec, seed, gt_scale, gt, microscope)
     rows: list[dict[str, Any]] = []
-    results = produce.run_jobs(_cell_job, jobs, workers=workers)
-    for part in bar(results, enabled=progress, total=len(jobs), desc="simulate cells", unit="cell"):
+    results = _parallel.run(
+        _cell_job,
+        jobs,
+        workers=workers,
+        chunksize=1,
+        progress=progress,
+        desc="simulate cells",
+        unit="cell",
+    )
+    for part in results:
         rows.extend(part)
     write_manifest(dataset, rows)
-    write_card(dataset, patches_card(preset, seed=seed, gt_scale=gt_scale))
+    card = patches_card(preset, seed=seed, gt_scale=gt_scale, gt=gt, microscope=microscope)
+    write_card(dataset, card)
     return dataset
 
 
-def patches_card(preset: str, *, seed: int, gt_scale: int) -> dict[str, Any]:
+def patches_card(
+    preset: str,
+    *,
+    seed: int,
+    gt_scale: int,
+    gt: str = truth.GT_KIND,
+    microscope: Microscope = DEFAULT,
+) -> dict[str, Any]:
     """The card of a simulated dataset: preset, counts, seed, geometry, every physical parameter."""
     spec = PRESETS[preset]
     return card_base(
@@ -225,9 +272,10 @@ def patches_card(preset: str, *, seed: int, gt_scale: int) -> dict[str, Any]:
         pixel_size_wf_nm=layout.PIXEL_SIZE_WF_NM,
         pixel_size_gt_nm=layout.PIXEL_SIZE_GT_NM if gt_scale == 2 else layout.PIXEL_SIZE_WF_NM,
         wf="sum of the 9 raw SIM frames (drawn as one Poisson sum), min-max normalised per patch",
-        gt="SIM-resolution image, "
+        gt=("SIM reconstruction (mean of 3), " if gt == "sim" else "ideal SIM-resolution image, ")
         + ("2x2-binned onto the WF grid" if gt_scale == 1 else "at 31.3 nm")
         + ", min-max normalised per patch",
         normalize="min-max per patch to [0, 1]",
-        physics=output.physics(),
+        **output.truth_card(gt),
+        physics=output.physics(microscope),
     )
