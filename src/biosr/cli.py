@@ -13,19 +13,30 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from biosr import __version__, layout
+from biosr import __version__, _args, layout
+from biosr._parallel import DEFAULT_WORKERS
+from biosr._progress import close_bars
 from biosr.errors import BiosrError
+from biosr.io.owner import FORCE_HELP
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _levels(text: str) -> list[int]:
     """Parse ``1,5,9`` or ``1-9`` into a list of levels, for argparse."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi or lo)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected levels such as 9, 1,5,9 or 1-9; got {text!r}"
+            ) from None
+        if last < first:
+            raise argparse.ArgumentTypeError(f"the range {part} is reversed; write {hi}-{lo}")
+        out.extend(range(first, last + 1))
     try:
-        out: list[int] = []
-        for part in text.split(","):
-            lo, _, hi = part.partition("-")
-            out.extend(range(int(lo), int(hi or lo) + 1))
         return [layout.check_level(v) for v in out]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
@@ -61,7 +72,10 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("root", type=Path, help="folder containing BioSR/, or the Microtubules folder")
     p.add_argument(
-        "--sample", type=int, default=64, help="files read per split for statistics (default 64)"
+        "--sample",
+        type=_args.positive_int,
+        default=64,
+        help="files read per split for statistics (default 64)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_run_info)
@@ -104,9 +118,12 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--deep", action="store_true", help="read every file and check checksums")
     p.add_argument(
-        "--sample", type=int, default=32, help="files read per folder without --deep (default 32)"
+        "--sample",
+        type=_args.non_negative_int,
+        default=32,
+        help="files read per folder without --deep (default 32)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    p.add_argument("--seed", type=_args.seed, default=0, help="seed of the sample (default 0)")
     p.add_argument("--quiet", "-q", action="store_true", help="print problems only, no table")
     p.set_defaults(func=_run_verify)
 
@@ -133,6 +150,9 @@ def _run_verify(args: argparse.Namespace) -> int:
 
 
 def _add_build(sub: argparse._SubParsersAction) -> None:
+    from biosr.build.options import DEFAULT_PRESET, GT_SCALES, PRESETS
+    from biosr.normalize import NORMALIZATIONS
+
     p = sub.add_parser(
         "build",
         help="cut the original BioSR release (MRC cells or Microtubules.zip) into the dataset",
@@ -152,30 +172,65 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="root to write BioSR/Microtubules under")
     p.add_argument(
         "--preset",
-        default="published",
-        help="'published' (41,040 / 2,160 / 150x9 from 50 cells, default) or 'small' (6 cells)",
+        choices=tuple(PRESETS),
+        default=DEFAULT_PRESET,
+        help=f"protocol preset (default {DEFAULT_PRESET}): "
+        + "; ".join(
+            f"{name} {c['training']:,} / {c['validate']:,} / {c['test']:,}x{len(layout.LEVELS)} "
+            f"pairs from {len(opts.all_cells())} cells"
+            for name, opts in PRESETS.items()
+            for c in (opts.counts(),)
+        ),
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    p.add_argument("--workers", type=int, default=1, help="processes, one cell each (default 1)")
+    p.add_argument(
+        "--seed", type=_args.seed, default=0, help="seed of every random choice (default 0)"
+    )
+    p.add_argument(
+        "--workers",
+        type=_args.workers,
+        default=DEFAULT_WORKERS,
+        help=f"processes, one cell each (default {DEFAULT_WORKERS})",
+    )
     for split in layout.SPLITS:
         p.add_argument(f"--{split}-cells", metavar="CELLS", help=f"cells of the {split} split")
     for split in layout.SPLITS:
         what = "per cell" if split == "test" else "per cell, level and flip"
-        p.add_argument(f"--{split}-crops", type=int, metavar="N", help=f"{split} crops {what}")
+        p.add_argument(
+            f"--{split}-crops",
+            type=_args.positive_int,
+            metavar="N",
+            help=f"{split} crops {what}",
+        )
     p.add_argument(
         "--gt-scale",
         type=int,
-        choices=(1, 2),
+        choices=GT_SCALES,
         help="1: GT 2x2-binned onto the WF grid, 128/128 (default); 2: DL-SR's 128/256 pairs",
     )
     p.add_argument(
+        "--patch-size",
+        type=_args.positive_int,
+        metavar="N",
+        help=f"side of a WF patch in pixels, even (default {layout.PATCH_SIZE}); "
+        "the dataset card records it and verify checks it",
+    )
+    p.add_argument(
         "--normalize",
-        choices=("minmax", "percentile", "none"),
-        help="per-patch normalisation (default minmax to [0, 1])",
+        choices=NORMALIZATIONS,
+        help=f"per-patch normalisation (default {PRESETS[DEFAULT_PRESET].normalize}; "
+        "percentile is clipped to [0, 1]; stored keeps camera counts)",
     )
     p.add_argument("--no-rotate", action="store_true", help="no random rotation of crops")
     p.add_argument(
         "--overwrite", action="store_true", help="replace a different dataset already at --out"
+    )
+    p.add_argument(
+        "--sim-baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also reconstruct the test cells (conventional SIM) into this prediction folder, "
+        "for `biosr evaluate` as method sim (an extracted --source only)",
     )
     p.set_defaults(func=_run_build)
 
@@ -189,11 +244,28 @@ def _run_build(args: argparse.Namespace) -> int:
             *(f"{s}_cells" for s in layout.SPLITS),
             *(f"{s}_crops" for s in layout.SPLITS),
             "gt_scale",
+            "patch_size",
             "normalize",
         )
     }
     if args.no_rotate:
         options["rotate"] = False
+    if args.sim_baseline is not None:
+        from biosr.evaluate.sim_baseline import build_with_sim_baseline
+
+        dataset, sim = build_with_sim_baseline(
+            args.source,
+            args.out,
+            args.sim_baseline,
+            preset=args.preset,
+            seed=args.seed,
+            workers=args.workers,
+            progress=True,
+            overwrite=args.overwrite,
+            **options,
+        )
+        print(f"built {dataset}; sim predictions in {sim}")
+        return EXIT_OK
     dataset = build(
         args.source,
         args.out,
@@ -214,6 +286,8 @@ def _run_build(args: argparse.Namespace) -> int:
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from biosr.evaluate.scoring import PROTOCOLS
+
     p = sub.add_parser(
         "evaluate",
         help="score prediction folders on the test split, level by level (tables, plots)",
@@ -232,16 +306,27 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         metavar="[NAME=]DIR",
         help="prediction folders; a folder's name is the method's name unless NAME= is given",
     )
-    p.add_argument("--out", type=Path, required=True, help="report folder (created)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="report folder (created; an earlier report there is replaced whole)",
+    )
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument(
         "--protocol",
-        choices=("dlsr", "care"),
-        default="dlsr",
+        choices=PROTOCOLS,
+        default=PROTOCOLS[0],
         help="dlsr (default): both min-max normalised, data range 1, as the BioSR authors; "
         "care: GT percentile-normalised, prediction affinely fitted to it",
     )
     p.add_argument("--levels", type=_levels, default=None, help="levels, e.g. 9 or 1,5,9 or 1-9")
-    p.add_argument("--workers", type=int, default=1, help="scoring processes (default 1)")
+    p.add_argument(
+        "--workers",
+        type=_args.workers,
+        default=DEFAULT_WORKERS,
+        help=f"scoring processes (default {DEFAULT_WORKERS})",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip PNGs and HTML (no matplotlib)")
     p.set_defaults(func=_run_evaluate)
 
@@ -258,6 +343,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         workers=args.workers,
         plots=not args.no_plots,
         progress=True,
+        force=args.force,
     )
     print(results.markdown(), end="")
     print(f"report: {args.out} ({', '.join(p.name for p in results.files.values())})")
@@ -269,24 +355,37 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "baseline",
-        help="write reference predictions of the test split: wf, bicubic, rl",
+        help="write reference predictions of the test split: wf, bicubic, rl, sim",
         description="Write a baseline's predictions of the test split as TIFFs mirroring "
         "test_wf/level_XX/NNN.tif (on the GT grid), for `biosr evaluate`. wf: the input "
         "(pixels replicated when the GT is 2x); bicubic: order-3 resize to the GT grid; rl: "
-        "Richardson-Lucy with the widefield Airy PSF (525 nm, NA 1.3).",
+        "Richardson-Lucy with the widefield Airy PSF (525 nm, NA 1.3); sim: conventional SIM "
+        "of the raw release (--release), cut as the builder cut the GT.",
     )
     p.add_argument("name", choices=BASELINES, help="which baseline")
     p.add_argument("--data", type=Path, required=True, help="dataset root (holds BioSR/)")
     p.add_argument("--out", type=Path, required=True, help="prediction folder to create")
     p.add_argument(
+        "--release",
+        type=Path,
+        default=None,
+        help="sim only: the extracted original release the dataset was built from",
+    )
+    p.add_argument(
         "--iterations",
-        type=int,
+        type=_args.positive_int,
         default=RL_ITERATIONS,
         help=f"Richardson-Lucy iterations (rl only; default {RL_ITERATIONS})",
     )
     p.add_argument("--levels", type=_levels, default=None, help="levels, e.g. 9 or 1,5,9 or 1-9")
-    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.add_argument(
+        "--workers",
+        type=_args.workers,
+        default=DEFAULT_WORKERS,
+        help=f"processes (default {DEFAULT_WORKERS})",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing predictions")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=_run_baseline)
 
 
@@ -301,9 +400,114 @@ def _run_baseline(args: argparse.Namespace) -> int:
         iterations=args.iterations,
         workers=args.workers,
         overwrite=args.overwrite,
+        force=args.force,
         progress=True,
+        release=args.release,
     )
     print(f"{args.name} predictions written to {out}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- #
+# reconstruct
+# --------------------------------------------------------------------------- #
+
+
+def _add_reconstruct(sub: argparse._SubParsersAction) -> None:
+    from biosr.optics import OTF_KINDS
+    from biosr.reconstruct import wiener
+
+    p = sub.add_parser(
+        "reconstruct",
+        help="2-D linear SIM reconstruction of raw stacks (a file or a release folder)",
+        description="Reconstruct raw 2-D SIM stacks (9 frames, 3 orientations x 3 phases in "
+        "BioSR's order; MRC in BioSR's dialect or TIFF): illumination estimated per stack by "
+        "band cross-correlation (or fixed with --params), generalised Wiener filter with the "
+        "authors' settings. Writes OUT/NAME.tif (float32, 2x grid, with its pixel size) and "
+        "OUT/NAME.json (the parameters); a release folder's Cell_XXX/RawSIMData_level_YY.mrc "
+        "are mirrored under OUT. Deterministic for any --workers.",
+    )
+    p.add_argument("input", type=Path, help="raw stack (.mrc/.tif) or release folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--params", type=Path, default=None, help="fixed parameters (a JSON this command wrote)"
+    )
+    p.add_argument(
+        "--otf", choices=OTF_KINDS, default=OTF_KINDS[0], help="detection OTF (default measured)"
+    )
+    p.add_argument(
+        "--wiener",
+        type=_args.positive_float,
+        default=wiener.WIENER,
+        help=f"Wiener constant (default {wiener.WIENER})",
+    )
+    p.add_argument(
+        "--apodization",
+        choices=wiener.APODIZATIONS,
+        default=wiener.APODIZATION,
+        help=f"apodisation to the extended cutoff (default {wiener.APODIZATION})",
+    )
+    p.add_argument(
+        "--notch-attenuation",
+        type=_args.probability,
+        default=wiener.NOTCH_ATTENUATION,
+        help=f"depth of each band's notch, 0-1 (default {wiener.NOTCH_ATTENUATION})",
+    )
+    p.add_argument(
+        "--notch-radius",
+        type=_args.positive_float,
+        default=wiener.NOTCH_RADIUS,
+        help=f"notch width in cycles/nm (default {wiener.NOTCH_RADIUS:.3g})",
+    )
+    p.add_argument(
+        "--modulation",
+        type=_args.positive_float,
+        default=wiener.BIOSR_MODULATION,
+        help=f"modulation weighting the side bands (default {wiener.BIOSR_MODULATION}, the "
+        "authors'); --estimated-modulation uses each stack's estimate instead",
+    )
+    p.add_argument(
+        "--estimated-modulation",
+        dest="modulation",
+        action="store_const",
+        const=None,
+        help="weight the side bands with the estimated modulation",
+    )
+    p.add_argument(
+        "--pixel-size",
+        type=_args.positive_float,
+        default=None,
+        help=f"raw pixel size in nm (default: the MRC header's, else {layout.PIXEL_SIZE_WF_NM})",
+    )
+    p.add_argument(
+        "--workers",
+        type=_args.workers,
+        default=DEFAULT_WORKERS,
+        help=f"processes (default {DEFAULT_WORKERS})",
+    )
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
+    p.set_defaults(func=_run_reconstruct)
+
+
+def _run_reconstruct(args: argparse.Namespace) -> int:
+    from biosr.reconstruct.files import reconstruct_files
+
+    written = reconstruct_files(
+        args.input,
+        args.out,
+        params_file=args.params,
+        pixel_size_nm=args.pixel_size,
+        otf_kind=args.otf,
+        wiener=args.wiener,
+        apodization=args.apodization,
+        notch_attenuation=args.notch_attenuation,
+        notch_radius=args.notch_radius,
+        modulation=args.modulation,
+        workers=args.workers,
+        force=args.force,
+        progress=True,
+    )
+    print(f"reconstructed {len(written)} stack(s) into {args.out}")
     return EXIT_OK
 
 
@@ -313,6 +517,8 @@ def _run_baseline(args: argparse.Namespace) -> int:
 
 
 def _add_download(sub: argparse._SubParsersAction) -> None:
+    from biosr.acquire.http import RETRIES
+
     p = sub.add_parser(
         "download",
         help="get the published data (git, only the splits asked), the original release "
@@ -354,7 +560,10 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
         "--keep-archive", action="store_true", help="keep a downloaded archive after extracting"
     )
     p.add_argument(
-        "--retries", type=int, default=5, help="HTTP retries after a dropped connection (5)"
+        "--retries",
+        type=_args.non_negative_int,
+        default=RETRIES,
+        help=f"HTTP retries after a dropped connection ({RETRIES})",
     )
     p.set_defaults(func=_run_download)
 
@@ -449,74 +658,116 @@ def _devices(text: str) -> int | str:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
+    from biosr.learn.models import MODELS
+    from biosr.learn.reader import CACHE_MODES
+
     p = sub.add_parser(
         "train",
         help="train DFCAN or the U-Net (Lightning; checkpoints, resume, DDP)",
-        description="Train a super-resolution network on a dataset copy with the BioSR "
-        "authors' recipe by default (Adam 1e-4, MSE + 0.1 x (1 - SSIM), learning rate "
-        "halved on a validation-NRMSE plateau, best checkpoint by validation NRMSE). "
-        "Writes OUT/checkpoints/{best,last}.ckpt and OUT/logs/version_N/metrics.csv "
+        description="Train a super-resolution network on a dataset copy by a recipe: the "
+        "BioSR authors' by default (--recipe dlsr: Adam 1e-4, MSE + 0.1 x (1 - SSIM), "
+        "learning rate halved on a validation-NRMSE plateau, best checkpoint by validation "
+        "NRMSE), or --recipe fast for a GPU; every recipe field is an option below. "
+        "Writes OUT/recipe.json (the recipe, overrides applied, and what the run resolved), "
+        "OUT/checkpoints/{best,last}.ckpt and OUT/logs/version_N/metrics.csv "
         "(+ TensorBoard events when tensorboard is installed). Multi-GPU / multi-node: "
         "--devices N --num-nodes M (DDP), also under torchrun or SLURM.",
     )
     p.add_argument("--data", type=Path, required=True, help="dataset root (contains BioSR/)")
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs)")
-    p.add_argument("--model", choices=("dfcan", "unet"), default="dfcan", help="(default dfcan)")
-    p.add_argument("--scale", type=int, default=None, help="GT/WF size ratio (default: inferred)")
-    p.add_argument("--batch-size", type=int, default=4, help="pairs per step and device (4)")
-    p.add_argument("--steps", type=int, default=None, help="stop after this many steps")
-    p.add_argument("--epochs", type=int, default=None, help="stop after this many epochs")
+    p.add_argument("--model", choices=MODELS, default=MODELS[0], help=f"(default {MODELS[0]})")
     p.add_argument(
-        "--val-every", type=int, default=None, help="validate every N steps (default: per epoch)"
+        "--scale",
+        type=_args.positive_int,
+        default=None,
+        help="GT/WF size ratio (default: inferred)",
     )
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (1e-4)")
-    p.add_argument("--ssim-weight", type=float, default=0.1, help="SSIM term weight (0.1)")
-    p.add_argument("--patience", type=int, default=10, help="LR plateau patience (10)")
-    p.add_argument("--lr-factor", type=float, default=0.5, help="LR plateau factor (0.5)")
-    p.add_argument("--min-lr", type=float, default=1e-5, help="LR floor (1e-5)")
     p.add_argument(
-        "--precision",
-        default="32-true",
-        help="32-true (default), bf16-mixed or 16-mixed (GPU)",
+        "--steps", type=_args.positive_int, default=None, help="stop after this many steps"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, order, augmentation")
+    p.add_argument(
+        "--epochs", type=_args.positive_int, default=None, help="stop after this many epochs"
+    )
+    p.add_argument(
+        "--val-every",
+        type=_args.positive_int,
+        default=None,
+        help="validate every N steps (default: per epoch)",
+    )
+    _add_recipe_options(p)
+    p.add_argument(
+        "--seed", type=_args.seed, default=0, help="seed of weights, order, augmentation"
+    )
     p.add_argument("--accelerator", default="auto", help="auto, cpu, gpu (default auto)")
     p.add_argument(
         "--devices", type=_devices, default=1, help="devices per node, or 'auto' (default 1)"
     )
-    p.add_argument("--num-nodes", type=int, default=1, help="nodes (default 1)")
+    p.add_argument("--num-nodes", type=_args.positive_int, default=1, help="nodes (default 1)")
     p.add_argument("--strategy", default="auto", help="Lightning strategy (ddp when >1 device)")
-    p.add_argument("--workers", type=int, default=0, help="data-loading workers per device")
-    p.add_argument("--crop", type=int, default=None, help="random training crop side (WF px)")
+    p.add_argument(
+        "--workers", type=_args.non_negative_int, default=0, help="data-loading workers per device"
+    )
+    p.add_argument(
+        "--crop",
+        type=_args.positive_int,
+        default=None,
+        help="random training crop side (WF px)",
+    )
     p.add_argument(
         "--cache",
-        choices=("auto", "packed", "files"),
-        default="auto",
+        choices=CACHE_MODES,
+        default=CACHE_MODES[0],
         help="data source: auto = the packed cache (`biosr pack`) if fresh, else the TIFFs "
         "(default); packed = build the cache first if missing or stale; files = TIFFs only",
     )
     p.add_argument("--resume", type=Path, default=None, help="checkpoint to continue exactly")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=_run_train)
 
 
+def _add_recipe_options(p: argparse.ArgumentParser) -> None:
+    """``--recipe`` and one option per recipe field, defaults None (= the recipe's value)."""
+    from biosr.learn.recipe import (
+        DEFAULT_RECIPE,
+        RECIPES,
+        defaults_text,
+        option_flag,
+        recipe_options,
+        summary,
+    )
+
+    p.add_argument(
+        "--recipe",
+        choices=tuple(RECIPES),
+        default=DEFAULT_RECIPE,
+        help=f"how to train (default {DEFAULT_RECIPE}); the options below override its "
+        "fields. " + "; ".join(summary(name) for name in RECIPES),
+    )
+    for f in recipe_options():
+        kind = f.metadata["kind"]
+        if isinstance(kind, tuple):
+            kwargs: dict = {"choices": kind}
+        elif kind == "bool":
+            kwargs = {"action": argparse.BooleanOptionalAction}
+        else:
+            kwargs = {"type": getattr(_args, kind)}
+        text = f"{f.metadata['help']} (recipes: {defaults_text(f.name)})"
+        p.add_argument(option_flag(f), dest=f.name, default=None, help=text, **kwargs)
+
+
 def _run_train(args: argparse.Namespace) -> int:
+    from biosr.learn.recipe import RECIPE_FIELDS
     from biosr.learn.train import train
 
     result = train(
         args.data,
         args.out,
         model=args.model,
+        recipe=args.recipe,
         scale=args.scale,
-        batch_size=args.batch_size,
         max_steps=args.steps,
         max_epochs=args.epochs,
         val_every=args.val_every,
-        lr=args.lr,
-        ssim_weight=args.ssim_weight,
-        plateau_patience=args.patience,
-        plateau_factor=args.lr_factor,
-        min_lr=args.min_lr,
-        precision=args.precision,
         seed=args.seed,
         accelerator=args.accelerator,
         devices=args.devices,
@@ -524,8 +775,10 @@ def _run_train(args: argparse.Namespace) -> int:
         strategy=args.strategy,
         num_workers=args.workers,
         resume=args.resume,
+        force=args.force,
         data_options={"crop": args.crop, "cache": args.cache},
         progress=True,
+        **{name: getattr(args, name) for name in RECIPE_FIELDS},
     )
     if result.is_global_zero:
         scores = ", ".join(
@@ -539,6 +792,9 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
+    from biosr.learn.predict import INFERENCE_PRECISIONS
+    from biosr.normalize import AUTO, INPUT_NORMALIZATIONS
+
     p = sub.add_parser(
         "predict",
         help="run a checkpoint on TIFF patches, full fields, or a dataset's test split",
@@ -547,22 +803,51 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "OUT/level_XX/NNN.tif, which `biosr evaluate` scores). Images larger than --tile "
         "are predicted in overlapping tiles blended without seams.",
     )
-    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint from biosr train")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="checkpoint from biosr train, or a package (.zip) from biosr export",
+    )
     p.add_argument("--input", type=Path, required=True, help="TIFF file, folder, or dataset root")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--split", choices=layout.SPLITS, default="test", help="for a dataset root")
-    p.add_argument("--tile", type=int, default=256, help="tile side in input pixels (256)")
-    p.add_argument("--overlap", type=int, default=96, help="tile overlap in pixels (96)")
-    p.add_argument("--margin", type=int, default=32, help="discarded tile edge in pixels (32)")
-    p.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (4)")
+    p.add_argument(
+        "--tile",
+        type=_args.positive_int,
+        default=256,
+        help="tile side in input pixels (256)",
+    )
+    p.add_argument(
+        "--overlap",
+        type=_args.non_negative_int,
+        default=96,
+        help="tile overlap in pixels (96)",
+    )
+    p.add_argument(
+        "--margin",
+        type=_args.non_negative_int,
+        default=32,
+        help="discarded tile edge in pixels (32)",
+    )
+    p.add_argument(
+        "--batch-size", type=_args.positive_int, default=4, help="tiles per forward pass (4)"
+    )
     p.add_argument(
         "--normalize",
-        choices=("auto", "minmax", "none"),
-        default="auto",
-        help="input normalisation: auto = min-max unless already in [0, 1] (default)",
+        choices=INPUT_NORMALIZATIONS,
+        default=AUTO,
+        help=f"input normalisation: {AUTO} = min-max unless already in [0, 1] (default)",
     )
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:N")
+    p.add_argument(
+        "--precision",
+        choices=INFERENCE_PRECISIONS,
+        default=INFERENCE_PRECISIONS[0],
+        help="auto (default) = bf16-mixed on a CUDA GPU with native bfloat16, else 32-true",
+    )
     p.add_argument("--keep", action="store_true", help="keep existing outputs (resume)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=_run_predict)
 
 
@@ -580,10 +865,74 @@ def _run_predict(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         normalize=args.normalize,
         device=args.device,
+        precision=args.precision,
         overwrite=not args.keep,
+        force=args.force,
         progress=True,
     )
     print(f"predictions written to {out}")
+    return EXIT_OK
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    from biosr.learn import export as ex
+
+    p = sub.add_parser(
+        "export",
+        help="write a checkpoint as a bioimage.io model package (Fiji, ilastik, napari, BiaPy)",
+        description="Write a trained DFCAN or U-Net as a bioimage.io model package (format "
+        "0.5, a .zip): both weight formats (pytorch_state_dict with the architecture's "
+        "source, torchscript), the training normalisation as preprocessing, test tensors, a "
+        "README from the run and a cover. It runs without biosr (deepImageJ in Fiji, "
+        "ilastik, napari, bioimageio.core); `biosr predict --checkpoint MODEL.zip` opens "
+        "it too. Needs the extra: pip install 'biosr[bioimageio]'.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint from biosr train")
+    p.add_argument("--out", type=Path, required=True, help="package to write (MODEL.zip)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="the training dataset: its card, normalisation and a test pair (default: a "
+        "simulated cell, min-max normalisation)",
+    )
+    p.add_argument(
+        "--scores", type=Path, default=None, help="summary.md of biosr evaluate, for the README"
+    )
+    p.add_argument("--name", default=None, help="model name (default from network and scale)")
+    p.add_argument(
+        "--author",
+        action="append",
+        default=None,
+        help=f"an author (repeat for several; default {ex.DEFAULT_AUTHOR!r})",
+    )
+    p.add_argument(
+        "--license", default=ex.LICENSE, help=f"SPDX licence of the weights ({ex.LICENSE})"
+    )
+    p.add_argument(
+        "--halo",
+        type=_args.non_negative_int,
+        default=ex.HALO,
+        help=f"tiling halo in input pixels ({ex.HALO})",
+    )
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from biosr.learn.export import DEFAULT_AUTHOR, export
+
+    out = export(
+        args.checkpoint,
+        args.out,
+        data=args.data,
+        scores=args.scores,
+        name=args.name,
+        authors=args.author or (DEFAULT_AUTHOR,),
+        license=args.license,
+        halo=args.halo,
+        progress=True,
+    )
+    print(f"bioimage.io package written to {out}")
     return EXIT_OK
 
 
@@ -593,16 +942,18 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
-    from biosr.simulate.presets import PRESETS
+    from biosr.simulate.presets import GT_KIND, GT_KINDS, PRESETS
 
     p = sub.add_parser(
         "simulate",
         help="simulate BioSR-like Microtubules data (physics-based; no download needed)",
-        description="Simulate microtubules imaged as BioSR does (worm-like-chain filaments, "
-        "3x3 raw SIM frames with an Airy PSF, sCMOS noise at the 9 photon levels, SIM-resolution "
-        "GT). --format patches writes the published layout (128x128 float32 pairs, manifest, "
-        "card) under OUT/BioSR/Microtubules; --format raw writes a synthetic original release "
-        "(OUT/Microtubules/Cell_XXX/*.mrc) for `biosr build`. Deterministic from --seed.",
+        description="Simulate microtubules imaged as BioSR's microscope does (worm-like-chain "
+        "filaments in a thin volume, the measured OTF defocused with depth, cytosolic haze, 3x3 "
+        "raw SIM frames, sCMOS noise at the 9 photon levels; GT: 3 high-SNR raw sets "
+        "SIM-reconstructed and averaged, as BioSR's). --format patches writes the published "
+        "layout (128x128 float32 pairs, manifest, card) under OUT/BioSR/Microtubules; "
+        "--format raw writes a synthetic original release (OUT/Microtubules/Cell_XXX/*.mrc) "
+        "for `biosr build`. Deterministic from --seed.",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument(
@@ -626,19 +977,40 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
         help="patches only: 1 = GT binned to the WF grid, 128x128 (default); 2 = GT 256x256",
     )
     p.add_argument(
-        "--cells", type=int, default=layout.RELEASE_CELLS, help="raw only: cells (default 55)"
+        "--gt",
+        choices=GT_KINDS,
+        default=GT_KIND,
+        help=f"ground truth: sim = mean SIM reconstruction of 3 high-SNR raw sets, as BioSR "
+        f"made it; ideal = the noise-free SIM-resolution image (default {GT_KIND})",
+    )
+    p.add_argument(
+        "--calibration",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="simulate the microscope of a real stack: the JSON `biosr calibrate REAL --out "
+        "FILE` wrote (camera, haze, illumination); default BioSR's",
+    )
+    p.add_argument(
+        "--cells",
+        type=_args.positive_int,
+        default=layout.RELEASE_CELLS,
+        help="raw only: cells (default 55)",
     )
     p.add_argument(
         "--size",
-        type=int,
+        type=_args.positive_int,
         default=layout.RELEASE_RAW_SIZE,
         help="raw only: raw frame side in pixels, GT twice it (default 502)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
+    p.add_argument("--seed", type=_args.seed, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--workers", type=_args.workers, default=None, help="processes (default: all CPUs)"
+    )
     p.add_argument(
         "--overwrite", action="store_true", help="replace simulated data already in the folder"
     )
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument(
         "--preview",
         action="store_true",
@@ -656,7 +1028,10 @@ def _run_simulate(args: argparse.Namespace) -> int:
             cells=args.cells,
             size=args.size,
             seed=args.seed,
+            gt=args.gt,
+            calibration=args.calibration,
             overwrite=args.overwrite,
+            force=args.force,
             progress=True,
             workers=args.workers,
         )
@@ -666,7 +1041,10 @@ def _run_simulate(args: argparse.Namespace) -> int:
             preset=args.preset,
             seed=args.seed,
             gt_scale=args.gt_scale,
+            gt=args.gt,
+            calibration=args.calibration,
             overwrite=args.overwrite,
+            force=args.force,
             progress=True,
             workers=args.workers,
         )
@@ -675,6 +1053,62 @@ def _run_simulate(args: argparse.Namespace) -> int:
         from biosr.simulate.preview import write_preview
 
         print(f"preview: {write_preview(folder, args.out / 'simulate_preview.png')}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- #
+# calibrate
+# --------------------------------------------------------------------------- #
+
+
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="measure a real raw SIM stack or widefield image, to calibrate the simulator",
+        description="Measure a real raw SIM stack (9 frames, MRC in BioSR's dialect or TIFF) or "
+        "a widefield image: camera offset, gain and read noise from the photon-transfer curve, "
+        "SNR, share of power beyond half Nyquist, haze, foreground, photons by the authors' "
+        "definition and, for a stack, the SIM illumination. --compare sets a simulated raw "
+        "release beside it, level by level, and prints the statistics at the matched level.",
+    )
+    p.add_argument("real", type=Path, help="real raw stack or widefield image (.mrc or .tif)")
+    p.add_argument("--out", type=Path, default=None, help="write the calibration as JSON here")
+    p.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        metavar="SIMULATED_RELEASE",
+        help="a raw release from `biosr simulate --format raw` (its folder) to compare with",
+    )
+    p.add_argument(
+        "--png", type=Path, default=None, help="with --compare: real and simulated crops, as PNG"
+    )
+    p.add_argument(
+        "--read-noise",
+        type=_args.non_negative_float,
+        default=None,
+        help="the camera's known read noise, counts rms (default: measured on the darkest pixels)",
+    )
+    p.set_defaults(func=_run_calibrate)
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from biosr.simulate.calibrate import format_calibration, format_comparison, run_calibrate
+
+    result = run_calibrate(
+        args.real,
+        out=args.out,
+        simulated=args.compare,
+        png=args.png,
+        read_noise=args.read_noise,
+        progress=True,
+    )
+    print(format_calibration(result.calibration))
+    if result.comparison is not None:
+        print()
+        print(format_comparison(result.comparison))
+    for path in result.written:
+        print(f"wrote: {path}")
     return EXIT_OK
 
 
@@ -695,15 +1129,22 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", type=Path, default=Path("biosr_demo"), help="demo folder (default biosr_demo)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of every stage (default 0)")
+    p.add_argument("--seed", type=_args.seed, default=0, help="seed of every stage (default 0)")
     p.add_argument(
         "--config",
         choices=("default", "tiny"),
         default="default",
         help="sizes: default (a few minutes) or tiny (seconds, a smoke test)",
     )
-    p.add_argument("--steps", type=int, default=None, help="training steps (override)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--steps",
+        type=_args.positive_int,
+        default=None,
+        help="training steps (override)",
+    )
+    p.add_argument(
+        "--workers", type=_args.workers, default=None, help="processes (default: all cores)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a previous demo in --out")
     p.set_defaults(func=_run_demo)
 
@@ -725,8 +1166,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     print("Mean PSNR [dB] and SSIM per test level (protocol dlsr; higher is better):")
     print(result.table)
     print()
-    verdict = "yes" if result.unet_beats_wf else "NO"
-    print(f"U-Net beats the widefield input in PSNR and SSIM at every level: {verdict}")
+    for line in result.verdict():
+        print(line)
     times = ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items())
     print(f"stage times: {times}")
     print(f"report: {result.report}")
@@ -741,6 +1182,8 @@ def _run_demo(args: argparse.Namespace) -> int:
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_demo,
     _add_simulate,
+    _add_calibrate,
+    _add_reconstruct,
     _add_build,
     _add_download,
     _add_verify,
@@ -749,6 +1192,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_pack,
     _add_train,
     _add_predict,
+    _add_export,
     _add_baseline,
     _add_evaluate,
 )
@@ -756,7 +1200,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``biosr`` argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _args.Parser(
         prog="biosr",
         description="The BioSR Microtubules super-resolution dataset: simulate, build, "
         "download, verify, load and benchmark. Run `biosr COMMAND --help` for details.",
@@ -778,9 +1222,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
+        close_bars()
         print("biosr: interrupted; no partial output was left under a final name", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (BiosrError, OSError) as exc:
+        close_bars()
         print(f"biosr: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
 
