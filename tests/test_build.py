@@ -274,7 +274,9 @@ def test_simulate_overwrite_after_interrupted_build_is_not_resumed(
     assert verify(tmp_path, deep=True).ok
     with pytest.raises(DataError, match="different dataset"):
         build(release, tmp_path, preset="small", seed=7)
-    dataset = build(release, tmp_path, preset="small", seed=7, overwrite=True)
+    with pytest.raises(BiosrError, match="made by `biosr simulate`"):
+        build(release, tmp_path, preset="small", seed=7, overwrite=True)
+    dataset = build(release, tmp_path, preset="small", seed=7, overwrite=True, force=True)
     assert verify(tmp_path, deep=True).ok
     assert _manifest_bytes(dataset) == _manifest_bytes(built)
 

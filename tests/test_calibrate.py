@@ -271,7 +271,7 @@ def test_calibrate_recovers_bioSR_like_illumination():
 
 
 @pytest.mark.xfail(
-    reason="biosr.reconstruct.parameters.estimate_parameters (in progress) misreads this "
+    reason="known limitation: biosr.reconstruct.parameters.estimate_parameters misreads this "
     "128 px stack (periods of about 250 nm); remove this mark once it passes",
     strict=False,
 )

@@ -322,6 +322,27 @@ def test_simulate_overwrite_refuses_a_build_or_a_download_and_force_keeps_user_f
     assert [f.path for f in verify(tmp_path / "downloaded").findings] == [str(notes)]
 
 
+def test_build_overwrite_refuses_a_simulation_or_a_download_and_force_keeps_user_files(tmp_path):
+    from biosr.build.builder import build
+    from build_release import make_release
+
+    release = make_release(tmp_path / "release")
+    simulated = make_dataset(tmp_path / "simulated", {"training": 1}, size=16)
+    owner.claim(simulated, "simulate")
+    downloaded = make_dataset(tmp_path / "downloaded", {"training": 1}, size=16)
+    for dataset, made in ((simulated, "made by `biosr simulate`"), (downloaded, "did not make")):
+        with pytest.raises(BiosrError, match=made):
+            build(release, dataset.parents[1], preset="small", overwrite=True)
+        assert (dataset / "training_wf" / "00000001.tif").is_file()
+        assert not (dataset / layout.BUILD_DIR).exists()
+    notes = downloaded / "training_wf" / "notes.txt"
+    notes.write_text("mine")
+    build(release, tmp_path / "downloaded", preset="small", overwrite=True, force=True)
+    assert notes.read_text() == "mine"
+    assert owner.owner(downloaded) == "build"
+    assert [f.path for f in verify(tmp_path / "downloaded").findings] == [str(notes)]
+
+
 def test_simulate_overwrite_replaces_its_own_dataset(tmp_path):
     from biosr.simulate import simulate_patches
 

@@ -224,6 +224,7 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="replace a different dataset already at --out"
     )
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument(
         "--sim-baseline",
         type=Path,
@@ -262,6 +263,7 @@ def _run_build(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=True,
             overwrite=args.overwrite,
+            force=args.force,
             **options,
         )
         print(f"built {dataset}; sim predictions in {sim}")
@@ -274,6 +276,7 @@ def _run_build(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=True,
         overwrite=args.overwrite,
+        force=args.force,
         **options,
     )
     print(f"built {dataset}")

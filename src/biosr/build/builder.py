@@ -73,6 +73,7 @@ def build(
     workers: int = _parallel.DEFAULT_WORKERS,
     progress: bool = False,
     overwrite: bool = False,
+    force: bool = False,
     **overrides: Any,
 ) -> Path:
     """Cut the original release into the published layout, with manifest and card.
@@ -96,8 +97,12 @@ def build(
     progress : bool
         Show a progress bar of cells (and pairs) on stderr.
     overwrite : bool
-        Replace a different dataset already at `out` (its split folders,
-        manifest, card and work folder only).
+        Replace a different dataset ``biosr build`` made at `out` (its split
+        folders, manifest, card and work folder only).
+    force : bool
+        With `overwrite`, also replace a dataset another command made (a
+        simulation, a download) or a folder without a marker
+        (:mod:`biosr.io.owner`); a user's own files are kept either way.
     **overrides
         Protocol options (:class:`~biosr.build.options.BuildOptions`, by
         their flat names; None leaves the preset's value): ``training_cells``, ``validate_cells``,
@@ -127,7 +132,7 @@ def build(
     dataset = layout.dataset_dir(out, must_exist=False)
     fingerprint = _fingerprint(options, seed, src)
     work = dataset / layout.BUILD_DIR
-    if _prepare_output(dataset, fingerprint, overwrite=overwrite) == "done":
+    if _prepare_output(dataset, fingerprint, overwrite=overwrite, force=force) == "done":
         return dataset
     work.mkdir(parents=True, exist_ok=True)
     write_text(work / _PLAN_FILE, json.dumps({"fingerprint": fingerprint}) + "\n")
@@ -181,8 +186,12 @@ def _fingerprint(options: BuildOptions, seed: int, src: Source) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _prepare_output(dataset: Path, fingerprint: str, *, overwrite: bool) -> str:
-    """``"fresh"``, ``"resume"`` or ``"done"``; raise if `dataset` holds something else."""
+def _prepare_output(dataset: Path, fingerprint: str, *, overwrite: bool, force: bool) -> str:
+    """``"fresh"``, ``"resume"`` or ``"done"``; raise if `dataset` holds something else.
+
+    With `overwrite`, what ``biosr build`` made is cleared; another producer's
+    dataset only with `force` (:func:`biosr.build.produce.prepare_dataset`).
+    """
     if not dataset.exists():
         return "fresh"
     if not dataset.is_dir():
@@ -212,7 +221,7 @@ def _prepare_output(dataset: Path, fingerprint: str, *, overwrite: bool) -> str:
         raise DataError(
             f"{dataset}: already holds {reason}; choose another output or pass --overwrite"
         )
-    produce.clear_dataset(dataset)
+    produce.prepare_dataset(dataset, overwrite=True, producer=PRODUCER, force=force)
     return "fresh"
 
 

@@ -69,11 +69,6 @@ def remove_entries(folder: Path, names: Iterable[str]) -> None:
             target.unlink()
 
 
-def clear_dataset(dataset: Path) -> None:
-    """Remove what a producer owns in `dataset` (:func:`owned_entries`) and nothing else."""
-    remove_entries(dataset, owned_entries())
-
-
 def prepare_folder(
     folder: Path, owned: Iterable[str], *, overwrite: bool, producer: str, force: bool = False
 ) -> None:

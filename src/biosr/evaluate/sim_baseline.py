@@ -215,9 +215,10 @@ def build_with_sim_baseline(
     """:func:`biosr.build.builder.build`, then :func:`run_sim_baseline` of what it built.
 
     `build_args` go to ``build`` (``preset``, ``seed``, ``overwrite``, options);
-    `force` to the baseline. Returns the dataset folder and the prediction folder.
+    `force` to both (taking over folders another command made). Returns the dataset
+    folder and the prediction folder.
     """
-    dataset = build(source, out, workers=workers, progress=progress, **build_args)
+    dataset = build(source, out, workers=workers, progress=progress, force=force, **build_args)
     overwrite = bool(build_args.get("overwrite", False))
     sim = run_sim_baseline(
         source,
