@@ -89,3 +89,57 @@ def test_release_files_follow_biosr_names(tmp_path):
     assert files["level_01"] == tmp_path / "Cell_007" / "RawSIMData_level_01.mrc"
     assert files["sim_gt"].name == "SIM_gt.mrc" and files["raw_gt"].name == "RawSIMData_gt.mrc"
     assert len(files) == 11
+
+
+def test_the_structure_table_holds_the_notes_facts():
+    # DATASET_NOTES.md section 7: five structures, their archives, levels, frames and GT scale.
+    assert list(layout.STRUCTURES) == ["CCPs", "ER", "Microtubules", "F-actin", "F-actin_Nonlinear"]
+    levels = {name: len(s.levels) for name, s in layout.STRUCTURES.items()}
+    assert levels == {"CCPs": 9, "ER": 6, "Microtubules": 9, "F-actin": 12, "F-actin_Nonlinear": 9}
+    nonlinear = layout.get_structure("F-actin_Nonlinear")
+    assert (nonlinear.frames, nonlinear.gt_scale, nonlinear.gt_size) == (25, 3, 1506)
+    assert layout.get_structure("ER").gt_per_level
+    assert layout.MICROTUBULES.archive == "Microtubules.zip" == layout.RELEASE_ARCHIVE
+    assert layout.MICROTUBULES.archive_md5 == "df983755a1b45d512b000475e3072fc7"
+    total = sum(s.archive_bytes for s in layout.STRUCTURES.values())
+    assert total == 12_479_529_068  # the five archives of the record (12,479,559,462 with the rest)
+
+
+def test_crop_counts_follow_the_dl_sr_rule_and_keep_microtubules_published():
+    assert layout.MICROTUBULES.crops == {"training": 38, "validate": 12, "test": 10}
+    assert layout.MICROTUBULES.counts == layout.PUBLISHED_COUNTS
+    er, actin = layout.get_structure("ER"), layout.get_structure("F-actin")
+    # ceil(41040 / 30 / 6 / 4) = 57 and ceil(41040 / 30 / 12 / 4) = 29.
+    assert er.crops["training"] == 57 and actin.crops["training"] == 29
+    assert er.counts == {"training": 30 * 6 * 4 * 57, "validate": 5 * 6 * 4 * 18, "test": 150}
+
+
+def test_levels_and_files_follow_the_structure(tmp_path):
+    with pytest.raises(ValueError, match=r"1\.\.6"):
+        layout.check_level(7, structure="ER")
+    assert layout.check_level(12, structure="F-actin") == 12
+    assert layout.split_levels("test", structure="F-actin")[-1] == 12
+    er = layout.release_files(tmp_path, 3, structure="ER")
+    assert er["level_06"] == tmp_path / "Cell_003" / "RawSIMData" / "RawSIMData_level_06.mrc"
+    assert er["sim_gt_02"] == tmp_path / "Cell_003" / "GTSIM" / "GTSIM_level_02.mrc"
+    assert "sim_gt" not in er and "level_07" not in er
+    assert layout.release_files(tmp_path, 1, structure="F-actin_Nonlinear")["sim_gt"].name == (
+        "SIM_gt_a.mrc"
+    )
+    with pytest.raises(ValueError, match="valid structures: CCPs, ER"):
+        layout.get_structure("Mitochondria")
+
+
+def test_dataset_dir_finds_a_structure_by_name_card_or_sole_presence(tmp_path):
+    er = tmp_path / "root" / "BioSR" / "ER"
+    (er / "training_wf").mkdir(parents=True)
+    assert layout.dataset_dir(tmp_path / "root", structure="ER") == er
+    assert layout.dataset_dir(tmp_path / "root") == er  # the only structure there
+    assert layout.structure_of(er).name == "ER"
+    other = tmp_path / "mine"
+    (other / "test_wf").mkdir(parents=True)
+    (other / layout.CARD_FILE).write_text('{"structure": "CCPs"}')
+    assert layout.structure_of(other).name == "CCPs"
+    assert layout.dataset_dir(tmp_path / "new", structure="F-actin", must_exist=False) == (
+        tmp_path / "new" / "BioSR" / "F-actin"
+    )

@@ -1,12 +1,23 @@
-"""The BioSR Microtubules dataset as code: folders, file names, levels, counts, physics.
+"""The BioSR dataset as code: structures, folders, file names, levels, counts, physics.
 
 This module is the single source of truth for everything the published dataset
 (and the original release it is cut from) promises. Every other part of biosr
 imports it; it imports nothing of biosr.
 
+BioSR has five structures (:data:`STRUCTURES`, ``DATASET_NOTES.md`` section
+7): CCPs, ER, Microtubules, F-actin and F-actin_Nonlinear. Each is a
+:class:`Structure`: its release archive, cells, levels, frames per stack, GT
+scale and file names. Microtubules (:data:`DEFAULT_STRUCTURE`) is the one with
+a published patch copy and the default everywhere; the module-level constants
+below (:data:`LEVELS`, :data:`RELEASE_ARCHIVE`, ...) are its values, and every
+function that depends on the structure takes a ``structure`` argument (a
+:class:`Structure` or its name) that defaults to it. Facts marked uncertain in
+the notes are listed in :attr:`Structure.uncertain`; ``biosr build`` checks
+them against the files it reads.
+
 Published layout, under a root that contains ``BioSR/``::
 
-    BioSR/Microtubules/
+    BioSR/Microtubules/          (BioSR/<structure>/ for the others)
         training_wf/00000001.tif   training_gt/00000001.tif   (41,040 pairs)
         validate_wf/00000001.tif   validate_gt/00000001.tif   ( 2,160 pairs)
         test_wf/level_01/001.tif ... level_09/150.tif          (150 x 9 inputs)
@@ -27,43 +38,30 @@ three lowest levels. Treat these as assumptions, not measurements.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 # --------------------------------------------------------------------------- #
-# The published (preprocessed) dataset
+# What every structure shares: splits, file names, the patch protocol
 # --------------------------------------------------------------------------- #
-
-#: The structure: names the dataset folder, the release's folder and its archive.
-STRUCTURE = "Microtubules"
-
-#: Folder of the dataset below a root, as the published copy nests it.
-DATASET_DIR = Path("BioSR") / STRUCTURE
 
 #: Split names, in the order they are listed everywhere.
 SPLITS: tuple[str, ...] = ("training", "validate", "test")
 
-#: Signal levels of the test split, lowest photon count first.
-LEVELS: tuple[int, ...] = tuple(range(1, 10))
-
 #: Lowest and highest nominal photon count (an assumption, see the module docstring).
 PHOTON_RANGE: tuple[float, float] = (6.0, 600.0)
 
-#: Nominal average photon count of each level (geometric ladder over :data:`PHOTON_RANGE`).
-PHOTONS: dict[int, float] = {
-    level: float(
-        PHOTON_RANGE[0]
-        * (PHOTON_RANGE[1] / PHOTON_RANGE[0]) ** ((level - LEVELS[0]) / (len(LEVELS) - 1))
-    )
-    for level in LEVELS
-}
-
-#: Pair counts of the published copy (test: pairs per level).
+#: Pair counts of the published Microtubules copy (test: pairs per level). For
+#: every structure these are the target totals its crop counts are cut to
+#: (:attr:`Structure.crops`).
 PUBLISHED_COUNTS: dict[str, int] = {"training": 41_040, "validate": 2_160, "test": 150}
 
 #: Side of a published patch in pixels (WF and GT alike in the float32 release).
@@ -88,11 +86,26 @@ PACK_DIR = ".biosr_pack"
 #: Folder of an unfinished build's plan and finished-cell records (removed when done).
 BUILD_DIR = ".biosr_build"
 
+#: Top folder of every dataset below a root: ``ROOT/BioSR/<structure>/``.
+COLLECTION_DIR = "BioSR"
+
+#: Cells of each split in the authors' protocol (DL-SR), 1-based, inclusive; the
+#: same for every structure.
+PUBLISHED_CELLS: dict[str, tuple[int, ...]] = {
+    "training": tuple(range(6, 36)),
+    "validate": tuple(range(1, 6)),
+    "test": tuple(range(36, 51)),
+}
+#: Flip variants per crop in training and validation (none, up-down, left-right, both).
+FLIPS = 4
+#: Crops per cell in the test split, shared by all of its levels.
+TEST_CROPS = PUBLISHED_COUNTS["test"] // len(PUBLISHED_CELLS["test"])
+
 # --------------------------------------------------------------------------- #
-# Physics of the acquisition (BioSR, Qiao et al. 2021)
+# Physics of the acquisition (BioSR, Qiao et al. 2021; DATASET_NOTES section 6)
 # --------------------------------------------------------------------------- #
 
-#: Pixel size of raw SIM frames and widefield images, in nm.
+#: Pixel size of raw SIM frames and widefield images, in nm (all but nonlinear SIM).
 PIXEL_SIZE_WF_NM = 62.6
 #: Pixel size of the SIM reconstruction (ground truth) before any resampling, in nm.
 PIXEL_SIZE_GT_NM = 31.3
@@ -107,8 +120,302 @@ IMMERSION_INDEX = 1.515
 CAMERA_OFFSET = 100.0
 PHOTONS_PER_COUNT = 0.6026
 
+# --------------------------------------------------------------------------- #
+# The structures of the original release (figshare 10.6084/m9.figshare.13264793)
+# --------------------------------------------------------------------------- #
 
-def gt_pixel_size_nm(wf_shape: tuple[int, ...], gt_shape: tuple[int, ...]) -> float:
+RELEASE_DOI = "10.6084/m9.figshare.13264793.v9"
+#: Folder of one cell in every structure's release.
+CELL_DIR = "Cell_{cell:03d}"
+
+
+@dataclass(frozen=True)
+class Structure:
+    """One BioSR structure: its release, its acquisition and the dataset cut from it.
+
+    Attributes
+    ----------
+    name : str
+        Names the dataset folder (``BioSR/<name>``), the release's folder and
+        its archive (``<name>.zip``).
+    description : str
+        What is imaged, in a few words.
+    modality : str
+        ``"GI-SIM"``, ``"TIRF-SIM"`` or ``"nonlinear SIM"``.
+    archive_bytes, archive_md5 : int, str
+        Size and MD5 of the release archive on figshare.
+    release_cells : int
+        Cells in the release (``Cell_001`` ...).
+    n_levels : int
+        Signal levels of the raw stacks (``RawSIMData_level_01`` ...).
+    orientations, phases : int
+        Illumination pattern orientations and phases; a stack has
+        ``orientations * phases`` frames.
+    gt_scale : int
+        Sampling of the release's SIM GT relative to the raw frames.
+    line_spacing_nm : float
+        Illumination line spacing of the authors' reconstruction settings.
+    notch : float
+        Attenuation of each order's centre in the authors' reconstruction.
+    pixel_size_wf_nm : float
+        Pixel size of the raw frames.
+    level_file, raw_gt_file, sim_gt_file : str
+        File names inside ``Cell_XXX/``, relative, ``/``-separated; a
+        ``{level}`` field means one file per level.
+    extra_files : tuple of str
+        Further files of a cell that biosr does not read (``SIM_gt_b.mrc``).
+    uncertain : tuple of str
+        Attributes whose value rests on third-party readings only
+        (``DATASET_NOTES.md`` section 7); the builder checks them.
+    """
+
+    name: str
+    description: str
+    modality: str
+    archive_bytes: int
+    archive_md5: str
+    release_cells: int
+    n_levels: int
+    orientations: int = 3
+    phases: int = 3
+    gt_scale: int = 2
+    line_spacing_nm: float = 180.0
+    notch: float = 0.7
+    pixel_size_wf_nm: float = PIXEL_SIZE_WF_NM
+    raw_size: int = 502
+    level_file: str = "RawSIMData_level_{level:02d}.mrc"
+    raw_gt_file: str = "RawSIMData_gt.mrc"
+    sim_gt_file: str = "SIM_gt.mrc"
+    extra_files: tuple[str, ...] = ()
+    uncertain: tuple[str, ...] = field(default=())
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """Signal levels, lowest photon count first (``1..n_levels``)."""
+        return tuple(range(1, self.n_levels + 1))
+
+    @property
+    def frames(self) -> int:
+        """Raw frames per stack: orientations x phases."""
+        return self.orientations * self.phases
+
+    @property
+    def archive(self) -> str:
+        """File name of the release archive."""
+        return f"{self.name}.zip"
+
+    @property
+    def dataset_dir(self) -> Path:
+        """Folder of the dataset below a root: ``BioSR/<name>``."""
+        return Path(COLLECTION_DIR) / self.name
+
+    @property
+    def gt_size(self) -> int:
+        """Side of the release's SIM GT in pixels."""
+        return self.raw_size * self.gt_scale
+
+    @property
+    def pixel_size_gt_nm(self) -> float:
+        """Pixel size of the release's SIM GT in nm."""
+        return self.pixel_size_wf_nm / self.gt_scale
+
+    @property
+    def gt_per_level(self) -> bool:
+        """True when the release has one SIM GT per level (ER)."""
+        return "{level" in self.sim_gt_file
+
+    @property
+    def published(self) -> bool:
+        """True for the structure with a published patch copy (Microtubules)."""
+        return self.name == DEFAULT_STRUCTURE
+
+    @property
+    def photons(self) -> dict[int, float]:
+        """Nominal photon count of each level: a geometric ladder over :data:`PHOTON_RANGE`.
+
+        An assumption for every structure (no per-level table is published);
+        the ladder has this structure's number of levels.
+        """
+        lo, hi = PHOTON_RANGE
+        steps = max(self.n_levels - 1, 1)
+        return {lv: float(lo * (hi / lo) ** ((lv - 1) / steps)) for lv in self.levels}
+
+    @property
+    def crops(self) -> dict[str, int]:
+        """Crops per (cell, level, flip) for training/validation, per cell for test.
+
+        The DL-SR rule: ``ceil(total / cells / levels / flips)`` for the target
+        totals :data:`PUBLISHED_COUNTS`, so that Microtubules gives its
+        published 38 and 12 and a structure with other levels about the same
+        totals.
+        """
+        out = {
+            split: math.ceil(
+                PUBLISHED_COUNTS[split] / len(PUBLISHED_CELLS[split]) / self.n_levels / FLIPS
+            )
+            for split in ("training", "validate")
+        }
+        out["test"] = TEST_CROPS
+        return out
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Pair counts of the full dataset (test: pairs per level)."""
+        crops = self.crops
+        return {
+            split: len(PUBLISHED_CELLS[split])
+            * (crops[split] if split == "test" else crops[split] * self.n_levels * FLIPS)
+            for split in SPLITS
+        }
+
+    def level_file_name(self, level: int) -> str:
+        """Relative name (inside ``Cell_XXX``) of the raw stack of `level`."""
+        return self.level_file.format(level=check_level(level, structure=self))
+
+    def sim_gt_file_name(self, level: int | None = None) -> str:
+        """Relative name of the SIM GT (of `level` when the release has one per level)."""
+        if self.gt_per_level:
+            if level is None:
+                raise ValueError(f"{self.name} has one SIM GT per level; pass a level")
+            return self.sim_gt_file.format(level=check_level(level, structure=self))
+        return self.sim_gt_file
+
+    def raw_gt_file_name(self, level: int | None = None) -> str:
+        """Relative name of the high-SNR raw GT stack (of `level` when there is one per level)."""
+        if "{level" in self.raw_gt_file:
+            if level is None:
+                raise ValueError(f"{self.name} has one raw GT stack per level; pass a level")
+            return self.raw_gt_file.format(level=check_level(level, structure=self))
+        return self.raw_gt_file
+
+
+#: Name of the structure used wherever none is given.
+DEFAULT_STRUCTURE = "Microtubules"
+
+#: Every BioSR structure, in the release's order (DATASET_NOTES.md section 7).
+STRUCTURES: dict[str, Structure] = {
+    s.name: s
+    for s in (
+        Structure(
+            name="CCPs",
+            description="clathrin-coated pits: hollow rings and spots of about 100-200 nm",
+            modality="TIRF-SIM",
+            archive_bytes=1_176_569_302,
+            archive_md5="41771b9fd0a7c9fd939bdb71b106fa6e",
+            release_cells=54,
+            n_levels=9,
+            line_spacing_nm=173.0,
+            notch=0.4,
+            uncertain=("release_cells",),
+        ),
+        Structure(
+            name="ER",
+            description="endoplasmic reticulum: a tubular network with three-way junctions",
+            modality="GI-SIM",
+            archive_bytes=2_956_077_632,
+            archive_md5="2bd05c7dba69a10b36a141407927d585",
+            release_cells=68,
+            n_levels=6,
+            level_file="RawSIMData/RawSIMData_level_{level:02d}.mrc",
+            raw_gt_file="RawGTSIMData/RawGTSIMData_level_{level:02d}.mrc",
+            sim_gt_file="GTSIM/GTSIM_level_{level:02d}.mrc",
+            uncertain=("level_file", "raw_gt_file", "sim_gt_file"),
+        ),
+        Structure(
+            name="Microtubules",
+            description="microtubules: long, sparse, gently curved filaments",
+            modality="GI-SIM",
+            archive_bytes=1_633_356_198,
+            archive_md5="df983755a1b45d512b000475e3072fc7",
+            release_cells=55,
+            n_levels=9,
+        ),
+        Structure(
+            name="F-actin",
+            description="F-actin: dense thin filaments with bundles and stress fibres",
+            modality="TIRF-SIM",
+            archive_bytes=2_233_338_886,
+            archive_md5="80fafab68f26fb71de12be0141face74",
+            release_cells=51,
+            n_levels=12,
+            line_spacing_nm=173.0,
+        ),
+        Structure(
+            name="F-actin_Nonlinear",
+            description="F-actin by nonlinear SIM: 5 x 5 frames, saturated excitation, 3x GT",
+            modality="nonlinear SIM",
+            archive_bytes=4_480_187_050,
+            archive_md5="b2884114e5fb034b9261855b3c8dbf77",
+            release_cells=51,
+            n_levels=9,
+            orientations=5,
+            phases=5,
+            gt_scale=3,
+            pixel_size_wf_nm=60.4,
+            sim_gt_file="SIM_gt_a.mrc",
+            extra_files=("SIM_gt_b.mrc",),
+            uncertain=("pixel_size_wf_nm", "line_spacing_nm"),
+        ),
+    )
+}
+
+#: The default structure's entry.
+MICROTUBULES = STRUCTURES[DEFAULT_STRUCTURE]
+
+
+def get_structure(
+    name: str | Structure | None = None, *, error: type[Exception] = ValueError
+) -> Structure:
+    """The :class:`Structure` called `name` (the default when None).
+
+    Raises `error` (as in :func:`check_split`) listing the names when it is
+    unknown; case is not significant (``er`` is ``ER``).
+
+    Examples
+    --------
+    >>> get_structure("er").name, get_structure().name
+    ('ER', 'Microtubules')
+    """
+    if isinstance(name, Structure):
+        return name
+    if name is None:
+        return MICROTUBULES
+    by_lower = {k.lower(): v for k, v in STRUCTURES.items()}
+    found = by_lower.get(str(name).lower())
+    if found is None:
+        raise error(f"unknown structure {name!r}; valid structures: {', '.join(STRUCTURES)}")
+    return found
+
+
+# The default structure's values, under the names the rest of biosr has always used.
+
+#: The default structure: names the dataset folder, the release's folder and its archive.
+STRUCTURE = MICROTUBULES.name
+#: Folder of the default dataset below a root, as the published copy nests it.
+DATASET_DIR = MICROTUBULES.dataset_dir
+#: Signal levels of the default structure's test split, lowest photon count first.
+LEVELS: tuple[int, ...] = MICROTUBULES.levels
+#: Nominal average photon count of each level (geometric ladder over :data:`PHOTON_RANGE`).
+PHOTONS: dict[int, float] = MICROTUBULES.photons
+#: Crops per (cell, level, flip variant); test: crops per cell, shared by all levels.
+PUBLISHED_CROPS: dict[str, int] = MICROTUBULES.crops
+RELEASE_ARCHIVE = MICROTUBULES.archive
+RELEASE_CELLS = MICROTUBULES.release_cells
+RELEASE_RAW_SIZE = MICROTUBULES.raw_size
+RELEASE_GT_SIZE = MICROTUBULES.gt_size
+#: Raw SIM frames per stack: 3 orientations x 3 phases.
+RAW_FRAMES = MICROTUBULES.frames
+RAW_LEVEL_FILE = MICROTUBULES.level_file
+RAW_GT_FILE = MICROTUBULES.raw_gt_file
+SIM_GT_FILE = MICROTUBULES.sim_gt_file
+
+
+def gt_pixel_size_nm(
+    wf_shape: tuple[int, ...],
+    gt_shape: tuple[int, ...],
+    *,
+    structure: str | Structure | None = None,
+) -> float:
     """Pixel size in nm of a GT image of `gt_shape` whose widefield input has `wf_shape`.
 
     Examples
@@ -116,35 +423,8 @@ def gt_pixel_size_nm(wf_shape: tuple[int, ...], gt_shape: tuple[int, ...]) -> fl
     >>> gt_pixel_size_nm((128, 128), (256, 256)), gt_pixel_size_nm((128, 128), (128, 128))
     (31.3, 62.6)
     """
-    return PIXEL_SIZE_WF_NM * wf_shape[1] / gt_shape[1]
+    return get_structure(structure).pixel_size_wf_nm * wf_shape[1] / gt_shape[1]
 
-
-# --------------------------------------------------------------------------- #
-# The original release (figshare 10.6084/m9.figshare.13264793), builder input
-# --------------------------------------------------------------------------- #
-
-RELEASE_DOI = "10.6084/m9.figshare.13264793.v9"
-RELEASE_ARCHIVE = f"{STRUCTURE}.zip"
-RELEASE_CELLS = 55
-RELEASE_RAW_SIZE = 502
-RELEASE_GT_SIZE = 1004
-#: Raw SIM frames per stack: 3 orientations x 3 phases.
-RAW_FRAMES = 9
-CELL_DIR = "Cell_{cell:03d}"
-RAW_LEVEL_FILE = "RawSIMData_level_{level:02d}.mrc"
-RAW_GT_FILE = "RawSIMData_gt.mrc"
-SIM_GT_FILE = "SIM_gt.mrc"
-
-#: Cells of each split in the authors' protocol (DL-SR), 1-based, inclusive.
-PUBLISHED_CELLS: dict[str, tuple[int, ...]] = {
-    "training": tuple(range(6, 36)),
-    "validate": tuple(range(1, 6)),
-    "test": tuple(range(36, 51)),
-}
-#: Crops per (cell, level, flip variant); test: crops per cell, shared by all levels.
-PUBLISHED_CROPS: dict[str, int] = {"training": 38, "validate": 12, "test": 10}
-#: Flip variants per crop in training and validation (none, up-down, left-right, both).
-FLIPS = 4
 
 # --------------------------------------------------------------------------- #
 # Paths
@@ -190,28 +470,43 @@ def check_split(split: str, *, error: type[Exception] = ValueError) -> str:
     return split
 
 
-def check_level(level: int, *, error: type[Exception] = ValueError) -> int:
-    """Return `level` as int if it is 1..9, else raise `error` listing the levels.
+def check_level(
+    level: int,
+    *,
+    structure: str | Structure | None = None,
+    error: type[Exception] = ValueError,
+) -> int:
+    """Return `level` as int if it is one of the structure's levels, else raise `error`.
 
-    `error` as in :func:`check_split`.
+    `error` as in :func:`check_split`; `structure` as in :func:`get_structure`.
     """
+    levels = get_structure(structure).levels
     try:
-        known = not isinstance(level, bool) and int(level) == level and int(level) in LEVELS
+        known = not isinstance(level, bool) and int(level) == level and int(level) in levels
     except (TypeError, ValueError):
         known = False
     if not known:
-        raise error(f"unknown level {level!r}; valid levels: {LEVELS[0]}..{LEVELS[-1]}")
+        raise error(f"unknown level {level!r}; valid levels: {levels[0]}..{levels[-1]}")
     return int(level)
 
 
-def dataset_dir(root: str | os.PathLike[str], *, must_exist: bool = True) -> Path:
-    """Resolve a user's root to the ``Microtubules`` folder.
+def dataset_dir(
+    root: str | os.PathLike[str],
+    *,
+    structure: str | Structure | None = None,
+    must_exist: bool = True,
+) -> Path:
+    """Resolve a user's root to a structure's dataset folder (``BioSR/<structure>``).
 
     Parameters
     ----------
     root : path-like
-        Either the folder that contains ``BioSR/`` or the ``Microtubules``
-        folder itself.
+        Either the folder that contains ``BioSR/`` or the dataset folder
+        itself (``Microtubules``, ``ER``, ... or any folder with split folders).
+    structure : str or Structure, optional
+        Which structure under ``ROOT/BioSR/``. None means the default,
+        Microtubules, or, when ``ROOT/BioSR/`` holds exactly one structure and
+        it is another, that one.
     must_exist : bool, optional
         If True (default), raise FileNotFoundError when neither form exists.
         If False, a root with neither form is taken as the folder that will
@@ -220,30 +515,61 @@ def dataset_dir(root: str | os.PathLike[str], *, must_exist: bool = True) -> Pat
     Returns
     -------
     Path
-        The ``.../BioSR/Microtubules`` folder.
+        The ``.../BioSR/<structure>`` folder.
 
     Examples
     --------
     >>> dataset_dir("/data", must_exist=False).as_posix()
     '/data/BioSR/Microtubules'
+    >>> dataset_dir("/data", structure="ER", must_exist=False).as_posix()
+    '/data/BioSR/ER'
     """
     root = Path(root)
-    nested = root / DATASET_DIR
+    chosen = get_structure(structure)
+    nested = root / chosen.dataset_dir
     if nested.is_dir():
         return nested
+    if structure is None and must_exist:
+        present = [n for n in STRUCTURES if (root / COLLECTION_DIR / n).is_dir()]
+        if len(present) == 1:
+            return root / COLLECTION_DIR / present[0]
     if root.is_dir() and _looks_like_dataset(root):
         return root
     if must_exist:
         raise FileNotFoundError(
-            f"{root}: no BioSR dataset here (expected {nested} or a Microtubules folder "
+            f"{root}: no BioSR dataset here (expected {nested} or a {chosen.name} folder "
             f"with {split_roots('training')[0]}/ etc.); "
             "`biosr download` or `biosr simulate` can make one"
         )
-    return root if root.name == DATASET_DIR.name else nested
+    return root if root.name == chosen.name else nested
+
+
+def structure_of(folder: str | os.PathLike[str]) -> Structure:
+    """The structure of a dataset folder: its card's ``structure``, else its name, else the default.
+
+    Parameters
+    ----------
+    folder : path-like
+        A dataset folder (as :func:`dataset_dir` returns).
+
+    Returns
+    -------
+    Structure
+    """
+    folder = Path(folder)
+    try:
+        card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+        named = card.get("structure") if isinstance(card, dict) else None
+    except (OSError, ValueError):
+        named = None
+    for candidate in (named, folder.name):
+        if isinstance(candidate, str) and candidate in STRUCTURES:
+            return STRUCTURES[candidate]
+    return MICROTUBULES
 
 
 def _looks_like_dataset(folder: Path) -> bool:
-    if folder.name == DATASET_DIR.name:
+    if folder.name in STRUCTURES:
         return True
     return any((folder / d).is_dir() for split in SPLITS for d in split_roots(split))
 
@@ -260,7 +586,9 @@ def split_roots(split: str) -> tuple[str, str]:
     return f"{split}_wf", f"{split}_gt"
 
 
-def split_dirs(split: str, level: int | None = None) -> tuple[Path, Path]:
+def split_dirs(
+    split: str, level: int | None = None, *, structure: str | Structure | None = None
+) -> tuple[Path, Path]:
     """Relative folders ``(wf, gt)`` of a split (and level, for the test split).
 
     Examples
@@ -272,25 +600,25 @@ def split_dirs(split: str, level: int | None = None) -> tuple[Path, Path]:
     wf = Path(wf_root)
     if split == "test":
         if level is None:
-            raise ValueError("the test split needs a level (1..9)")
-        wf = wf / level_dir(level)
+            raise ValueError("the test split needs a level")
+        wf = wf / level_dir(level, structure=structure)
     elif level is not None:
         raise ValueError(f"the {split} split has no levels; pass level=None")
     return wf, Path(gt_root)
 
 
-def level_dir(level: int) -> str:
+def level_dir(level: int, *, structure: str | Structure | None = None) -> str:
     """Folder name of a test level, e.g. ``level_01``."""
-    return f"level_{check_level(level):02d}"
+    return f"level_{check_level(level, structure=structure):02d}"
 
 
-def parse_level_dir(name: str) -> int | None:
+def parse_level_dir(name: str, *, structure: str | Structure | None = None) -> int | None:
     """Level number of a folder name like ``level_07``, or None if it is not one."""
     match = _LEVEL_RE.match(name)
     if match is None:
         return None
     level = int(match.group(1))
-    return level if level in LEVELS else None
+    return level if level in get_structure(structure).levels else None
 
 
 def file_name(split: str, index: int) -> str:
@@ -327,6 +655,7 @@ def split_levels(
     split: str,
     level: int | Iterable[int] | None = None,
     *,
+    structure: str | Structure | None = None,
     error: type[Exception] = ValueError,
 ) -> tuple[int | None, ...]:
     """Levels to iterate for a split: ``(None,)`` outside test, the given or all levels in it.
@@ -340,19 +669,26 @@ def split_levels(
             raise error(f"the {split} split has no levels; pass level=None")
         return (None,)
     if level is None:
-        return LEVELS
+        return get_structure(structure).levels
     if isinstance(level, Iterable) and not isinstance(level, str):
-        return tuple(check_level(v, error=error) for v in level)
-    return (check_level(level, error=error),)
+        return tuple(check_level(v, structure=structure, error=error) for v in level)
+    return (check_level(level, structure=structure, error=error),)
 
 
-def pair(root: str | os.PathLike[str], split: str, index: int, level: int | None = None) -> Pair:
+def pair(
+    root: str | os.PathLike[str],
+    split: str,
+    index: int,
+    level: int | None = None,
+    *,
+    structure: str | Structure | None = None,
+) -> Pair:
     """The :class:`Pair` of `index` in `split` (and `level`), whether or not it exists.
 
     `root` is taken as given (a dataset folder from :func:`dataset_dir`).
     """
     base = Path(root)
-    wf_dir, gt_dir = split_dirs(split, level)
+    wf_dir, gt_dir = split_dirs(split, level, structure=structure)
     name = file_name(split, index)
     return Pair(split, level, index, base / wf_dir / name, base / gt_dir / name)
 
@@ -362,36 +698,43 @@ def pairs(
     split: str,
     level: int | Iterable[int] | None = None,
     count: int | None = None,
+    *,
+    structure: str | Structure | None = None,
 ) -> list[Pair]:
     """Enumerate the pairs of a split, in order (level, then index).
 
     Parameters
     ----------
     root : path-like
-        The folder containing ``BioSR/`` or the ``Microtubules`` folder.
+        The folder containing ``BioSR/`` or the dataset folder itself.
     split : {'training', 'validate', 'test'}
         Which split.
     level : int, sequence of int or None, optional
-        Test levels to include; None (default) means all nine. Must be None
-        for training and validation.
+        Test levels to include; None (default) means all of the structure's
+        levels. Must be None for training and validation.
     count : int, optional
         If given, enumerate indices ``1..count`` without looking at the disk
         (for writers). Otherwise the validly named input files present on disk
         are enumerated; their targets may or may not exist
         (:func:`biosr.dataset.verify.verify` reports which).
+    structure : str or Structure, optional
+        The structure; None means the one :func:`structure_of` finds for an
+        existing folder (the default for writers).
 
     Returns
     -------
     list of Pair
     """
-    base = dataset_dir(root, must_exist=count is None)
+    base = dataset_dir(root, structure=structure, must_exist=count is None)
+    if structure is None and count is None:
+        structure = structure_of(base)
     out: list[Pair] = []
-    for lev in split_levels(split, level):
+    for lev in split_levels(split, level, structure=structure):
         if count is not None:
             indices: Iterable[int] = range(1, count + 1)
         else:
-            indices = indices_on_disk(base / split_dirs(split, lev)[0], split)
-        out.extend(pair(base, split, i, lev) for i in indices)
+            indices = indices_on_disk(base / split_dirs(split, lev, structure=structure)[0], split)
+        out.extend(pair(base, split, i, lev, structure=structure) for i in indices)
     return out
 
 
@@ -422,10 +765,32 @@ def release_cell_dir(release: str | os.PathLike[str], cell: int) -> Path:
     return Path(release) / CELL_DIR.format(cell=cell)
 
 
-def release_files(release: str | os.PathLike[str], cell: int) -> dict[str, Path]:
-    """Files of one cell of the original release: ``level_01..level_09``, ``raw_gt``, ``sim_gt``."""
+def release_files(
+    release: str | os.PathLike[str],
+    cell: int,
+    *,
+    structure: str | Structure | None = None,
+) -> dict[str, Path]:
+    """Files of one cell of the original release.
+
+    Keys: ``level_01`` ... (one per level), and ``raw_gt`` and ``sim_gt`` when
+    the structure has one of each per cell, or ``raw_gt_01`` ... and
+    ``sim_gt_01`` ... when it has one per level (ER).
+
+    Examples
+    --------
+    >>> sorted(release_files("R", 1, structure="ER"))[:2], len(release_files("R", 1))
+    (['level_01', 'level_02'], 11)
+    """
+    chosen = get_structure(structure)
     folder = release_cell_dir(release, cell)
-    files = {f"level_{lv:02d}": folder / RAW_LEVEL_FILE.format(level=lv) for lv in LEVELS}
-    files["raw_gt"] = folder / RAW_GT_FILE
-    files["sim_gt"] = folder / SIM_GT_FILE
+    files = {f"level_{lv:02d}": folder / chosen.level_file_name(lv) for lv in chosen.levels}
+    for key, per_level, name_of in (
+        ("raw_gt", "{level" in chosen.raw_gt_file, chosen.raw_gt_file_name),
+        ("sim_gt", chosen.gt_per_level, chosen.sim_gt_file_name),
+    ):
+        if per_level:
+            files.update({f"{key}_{lv:02d}": folder / name_of(lv) for lv in chosen.levels})
+        else:
+            files[key] = folder / name_of()
     return files
