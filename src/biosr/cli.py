@@ -36,10 +36,26 @@ def _levels(text: str) -> list[int]:
         if last < first:
             raise argparse.ArgumentTypeError(f"the range {part} is reversed; write {hi}-{lo}")
         out.extend(range(first, last + 1))
+    # Any structure's level passes here; the command checks them against its structure's.
+    widest = max(layout.STRUCTURES.values(), key=lambda s: s.n_levels)
     try:
-        return [layout.check_level(v) for v in out]
+        return [layout.check_level(v, structure=widest) for v in out]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_structure(p: argparse.ArgumentParser, *, default_help: str | None = None) -> None:
+    """Add ``--structure NAME`` (one of :data:`biosr.layout.STRUCTURES`; None: the default)."""
+    p.add_argument(
+        "--structure",
+        choices=tuple(layout.STRUCTURES),
+        default=None,
+        metavar="NAME",
+        help=(
+            f"BioSR structure: {', '.join(layout.STRUCTURES)} "
+            f"(default: {default_help or layout.DEFAULT_STRUCTURE})"
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- #
