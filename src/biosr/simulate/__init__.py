@@ -1,11 +1,14 @@
-"""A physics-based simulator of BioSR-like Microtubules data (specimen, optics, camera).
+"""A physics-based simulator of BioSR-like data of every structure (specimen, optics, camera).
 
-The pieces, each usable alone:
+Microtubules by default; ``structure=`` (``biosr simulate --structure``) selects
+CCPs, ER, F-actin or F-actin_Nonlinear (5 x 5 frames of a saturated pattern, a
+3x GT). The pieces, each usable alone:
 
 - :mod:`~biosr.simulate.specimen`: worm-like-chain microtubules in a thin volume of a cell;
+- :mod:`~biosr.simulate.structures`: the specimen of every structure;
 - :mod:`~biosr.optics`: the measured detection OTF and the Airy model;
-- :mod:`~biosr.simulate.imaging`: raw SIM frames (defocused depth slices, haze), widefield
-  and the ideal SIM-resolution GT;
+- :mod:`~biosr.simulate.imaging`: raw SIM frames (defocused depth slices, haze; linear or
+  saturated illumination), widefield and the ideal SIM-resolution GT;
 - :mod:`~biosr.simulate.camera`: Poisson, offset, gain, read noise, fixed pattern, uint16;
 - :mod:`~biosr.simulate.truth`: the GT as BioSR made it (3 raw sets reconstructed, averaged);
 - :mod:`~biosr.simulate.microscope`: the settings in one value, or from a calibration;

@@ -11,8 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from biosr import layout
 from biosr.build import produce
-from biosr.simulate import camera, imaging, specimen
+from biosr.simulate import camera, imaging, specimen, structures
 from biosr.simulate.microscope import DEFAULT, Microscope
 
 #: Children of a cell's SeedSequence, by purpose (TRUTH: the ground truth's raw sets).
@@ -25,7 +26,7 @@ class Field(NamedTuple):
     Attributes
     ----------
     clean : imaging.CleanImages
-        Noise-free WF (62.6 nm), GT (31.3 nm) and raw frames if asked.
+        Noise-free WF (62.6 nm), GT (31.3 nm; the structure's grid) and raw frames if asked.
     structure : ndarray
         Boolean mask on the WF grid (:func:`biosr.simulate.camera.structure_mask`).
     specimen : specimen.Specimen
@@ -53,32 +54,42 @@ def simulate_field(
     density_per_nm: float | None = None,
     microscope: Microscope = DEFAULT,
     cell_radius: tuple[float, float] = specimen.CELL_RADIUS,
+    structure: str | layout.Structure | None = None,
 ) -> Field:
     """Draw a cell and image it without noise.
 
     Parameters
     ----------
     size : int
-        Side of the WF field in pixels (GT: ``2 * size``).
+        Side of the WF field in pixels (GT: ``gt_scale * size``).
     seeds : list of SeedSequence
         From :func:`cell_seeds`.
     frames : bool, optional
-        Also compute the 9 raw SIM frames.
+        Also compute the raw SIM frames (the structure's orientations x phases).
     density_per_nm : float, optional
-        Filament length per area; default drawn per cell.
+        Density of the specimen in the structure's unit
+        (:data:`biosr.simulate.structures.DENSITY_UNITS`; filament length per
+        area for Microtubules); default drawn per cell.
     microscope : Microscope, optional
-        Optics, illumination and haze (default :data:`~biosr.simulate.microscope.DEFAULT`).
+        Optics, illumination and haze (default
+        :data:`~biosr.simulate.microscope.DEFAULT`; a structure's own from
+        :func:`biosr.simulate.microscope.for_structure`).
     cell_radius : tuple of float, optional
         Range of the cell's radius as a fraction of the field
         (:func:`biosr.simulate.specimen.random_cell`).
+    structure : str or Structure, optional
+        What is imaged and on which grid (default Microtubules): its specimen
+        (:func:`biosr.simulate.structures.draw_specimen`), orientations,
+        phases, pixel and GT scale.
 
     Returns
     -------
     Field
     """
+    s = layout.get_structure(structure)
     rng = np.random.default_rng(seeds[SPECIMEN])
-    spec = specimen.random_specimen(
-        imaging.field_nm(size), rng, density_per_nm=density_per_nm, cell_radius=cell_radius
+    spec = structures.draw_specimen(
+        s, imaging.field_nm(size, s), rng, density=density_per_nm, cell_radius=cell_radius
     )
     haze = float(rng.uniform(*microscope.haze_ratio))
     pattern = None
@@ -88,8 +99,18 @@ def simulate_field(
             period_nm=microscope.pattern_period_nm,
             angle_start_rad=microscope.angle_start_rad,
             modulation=microscope.modulation,
+            orientations=s.orientations,
+            phases=s.phases,
+            saturation=microscope.saturation,
         )
     clean = imaging.image_specimen(
-        spec, size, frames=frames, pattern=pattern, otf_kind=microscope.otf_kind, haze=haze
+        spec,
+        size,
+        frames=frames,
+        pattern=pattern,
+        otf_kind=microscope.otf_kind,
+        haze=haze,
+        structure=s,
+        period_nm=microscope.pattern_period_nm,
     )
     return Field(clean, camera.structure_mask(clean.wf), spec)

@@ -35,6 +35,27 @@ specimen's label positions splatted onto that grid:
 The field is padded by :data:`PAD_NM` on each side before the FFT and cropped
 after, so light does not wrap around the edges.
 
+Every structure of :data:`biosr.layout.STRUCTURES` is imaged the same way on
+its own grid: ``pixel_size_wf_nm / gt_scale`` (31.3 nm for the 2x structures,
+60.4 / 3 nm for F-actin_Nonlinear), with its orientations and phases (3 x 3,
+or 5 x 5). **Nonlinear SIM** (a :class:`Pattern` with ``saturation > 0``) has
+a saturated excitation, the effective illumination
+
+``I(x) = 1 - exp(-s (1 + m cos(2 pi k.x + phi)) / 2)``
+
+(``s`` the saturation, :data:`SATURATION`; ``m`` the modulation), whose
+Fourier series ``sum_n c_n exp(i n (2 pi k.x + phi))`` has the coefficients
+``c_0 = 1 - e^(-s/2) I_0(s m / 2)`` and ``c_n = (-1)^(n+1) e^(-s/2) I_n(s m / 2)``
+(modified Bessel functions; :func:`harmonics`). A raw frame is
+``A0 + sum_n 2 (c_n / c_0) Re(exp(i n phi) B_n)`` with
+``B_n = blur(s exp(2 pi i n k.x))``: the harmonics ``n = 2, 3`` carry the
+specimen's frequencies up to ``fc + 2 k`` and beyond into the frames, as in a
+real saturated (or photoswitching) nonlinear SIM. Its ideal GT is band-limited
+to that support, ``fc + (gt_scale - 1) k`` (:func:`gt_wavelength_nm`), about
+3.2 times the widefield cutoff, and sampled at 3x; no nonlinear SIM
+reconstruction exists in biosr, so the nonlinear GT is always this ideal
+image (:mod:`biosr.simulate.truth`).
+
 Written by hand: no library images a point specimen through a measured,
 defocused OTF with SIM illumination; each step is an FFT product.
 """
@@ -45,7 +66,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.fft
-from scipy.special import j1
+from scipy.special import ive, j1
 
 from biosr import layout, optics
 from biosr.simulate.specimen import (
@@ -75,15 +96,38 @@ PAD_NM = 1000.0
 DEPTH_SLICES = 5
 #: Range of the haze ratio (noise-free WF inside the cell: p20 / p99) drawn per cell (uniform).
 HAZE_RATIO = (0.20, 0.26)
+#: Saturation of the nonlinear SIM excitation: the pattern's peak over the saturation
+#: intensity, ``s`` of ``1 - exp(-s (1 + m cos) / 2)`` (an assumption: strong enough that the
+#: 2nd harmonic is about a third of the 1st, as nonlinear SIM needs to reach 3x).
+SATURATION = 4.0
+#: Harmonics of a saturated pattern are kept while ``|c_n / c_0|`` is at least this.
+HARMONIC_FLOOR = 0.005
 
 
 class Pattern(NamedTuple):
-    """Illumination of a cell: 3 orientations (radians) with a phase offset each."""
+    """Illumination of a cell: orientations (radians) with a phase offset each.
+
+    Attributes
+    ----------
+    angles, phase_offsets : ndarray
+        One per orientation (3, or 5 for nonlinear SIM).
+    frequency_per_nm : float
+        Pattern frequency ``k`` (1 / line spacing).
+    modulation : float
+        Modulation depth ``m``.
+    phases : tuple of float
+        Phase steps of each orientation (:func:`phase_steps`).
+    saturation : float
+        0 for linear SIM (``1 + m cos``); above, the saturated excitation of
+        :func:`harmonics` (nonlinear SIM).
+    """
 
     angles: np.ndarray
     phase_offsets: np.ndarray
     frequency_per_nm: float
     modulation: float
+    phases: tuple[float, ...] = PHASES
+    saturation: float = 0.0
 
 
 class CleanImages(NamedTuple):
@@ -92,12 +136,14 @@ class CleanImages(NamedTuple):
     Attributes
     ----------
     wf : ndarray
-        ``(n, n)`` widefield image (mean of the frames) on the 62.6 nm grid.
+        ``(n, n)`` widefield image (mean of the frames) on the raw grid (62.6 nm).
     gt : ndarray
-        ``(2n, 2n)`` ideal SIM-resolution ground truth on the 31.3 nm grid
-        (flux per pixel, so it sums to the WF's sum).
+        ``(g n, g n)`` ideal SIM-resolution ground truth on the fine grid
+        (``g`` the structure's ``gt_scale``: 31.3 nm for 2x) as flux per
+        pixel, so it sums to the WF's sum.
     frames : ndarray or None
-        ``(9, n, n)`` raw SIM frames (orientation-major), or None if not asked.
+        ``(9, n, n)`` raw SIM frames (25 for nonlinear SIM; orientation-major),
+        or None if not asked.
     pattern : Pattern or None
         The illumination used for the frames.
     """
@@ -113,20 +159,82 @@ def pad_pixels(pixel_size_nm: float = layout.PIXEL_SIZE_WF_NM) -> int:
     return int(np.ceil(PAD_NM / pixel_size_nm))
 
 
-def padded_size(size: int) -> int:
+def padded_size(
+    size: int, *, scale: int = 2, pixel_size_nm: float = layout.PIXEL_SIZE_WF_NM
+) -> int:
     """Side in WF pixels of the padded field for an output of `size` (at least
-    :data:`PAD_NM` each side, and twice it a fast FFT length)."""
-    n = 2 * (size + 2 * pad_pixels())
+    :data:`PAD_NM` each side, and `scale` times it a fast FFT length)."""
+    n = scale * (size + 2 * pad_pixels(pixel_size_nm))
     while True:
         n = scipy.fft.next_fast_len(n, real=True)
-        if n % 2 == 0:
-            return n // 2
+        if n % scale == 0:
+            return n // scale
         n += 1
 
 
-def field_nm(size: int) -> float:
+def structure_padded_size(size: int, structure: str | layout.Structure | None = None) -> int:
+    """:func:`padded_size` on a structure's grid (its ``gt_scale`` and raw pixel)."""
+    s = layout.get_structure(structure)
+    return padded_size(size, scale=s.gt_scale, pixel_size_nm=s.pixel_size_wf_nm)
+
+
+def field_nm(size: int, structure: str | layout.Structure | None = None) -> float:
     """Side in nm of the padded field simulated for an output of `size` WF pixels."""
-    return padded_size(size) * layout.PIXEL_SIZE_WF_NM
+    s = layout.get_structure(structure)
+    return structure_padded_size(size, s) * s.pixel_size_wf_nm
+
+
+def is_nonlinear(structure: str | layout.Structure | None = None) -> bool:
+    """True for a structure imaged by nonlinear SIM: a GT beyond 2x needs a saturated pattern."""
+    return layout.get_structure(structure).gt_scale > 2
+
+
+def orientation_steps_deg(n: int) -> tuple[float, ...]:
+    """`n` orientations evenly over 180 degrees (``(0, 60, 120)`` for 3, 36 degree steps for 5)."""
+    return tuple(180.0 * j / n for j in range(n))
+
+
+def phase_steps(n: int) -> tuple[float, ...]:
+    """`n` phase steps evenly over a period, radians (:data:`PHASES` for 3).
+
+    Examples
+    --------
+    >>> phase_steps(3) == PHASES
+    True
+    """
+    return tuple(2.0 * np.pi * j / n for j in range(n))
+
+
+def harmonics(
+    modulation: float, saturation: float = 0.0, *, floor: float = HARMONIC_FLOOR
+) -> np.ndarray:
+    """Fourier coefficients ``c_n / c_0`` (``n = 0, 1, ...``) of the effective illumination.
+
+    Linear (`saturation` 0): ``1 + m cos`` gives ``[1, m / 2]``. Saturated:
+    ``1 - exp(-s (1 + m cos(t)) / 2)`` with ``e^(z cos t) = sum_n I_n(z) e^(i n t)``
+    gives ``c_0 = 1 - e^(-s/2) I_0(s m / 2)`` and
+    ``c_n = (-1)^(n+1) e^(-s/2) I_n(s m / 2)``; they are kept while
+    ``|c_n / c_0| >= floor``.
+
+    Examples
+    --------
+    >>> harmonics(0.7).tolist()
+    [1.0, 0.35]
+    >>> [round(float(c), 3) for c in harmonics(0.7, 4.0)]
+    [1.0, 0.152, -0.049, 0.011]
+    """
+    if saturation <= 0:
+        return np.array([1.0, modulation / 2.0])
+    z = saturation * modulation / 2.0
+    scale = np.exp(z - saturation / 2.0)  # e^(-s/2) I_n(z) = scale * ive(n, z)
+    c0 = 1.0 - scale * float(ive(0, z))
+    out = [1.0]
+    for n in range(1, 64):
+        c = (-1.0) ** (n + 1) * scale * float(ive(n, z)) / c0
+        if abs(c) < floor:
+            break
+        out.append(c)
+    return np.asarray(out)
 
 
 def random_pattern(
@@ -135,23 +243,38 @@ def random_pattern(
     period_nm: float = PATTERN_PERIOD_NM,
     angle_start_rad: float = ANGLE_START_RAD,
     modulation: float = MODULATION,
+    orientations: int = len(ANGLE_STEPS_DEG),
+    phases: int = len(PHASES),
+    saturation: float = 0.0,
 ) -> Pattern:
     """Pattern of one cell: the microscope's orientations and period, random phase offsets.
 
     Parameters
     ----------
     rng : numpy.random.Generator
-        Draws the 3 phase offsets.
+        Draws one phase offset per orientation.
     period_nm : float, optional
         Line spacing (default :data:`PATTERN_PERIOD_NM`).
     angle_start_rad : float, optional
-        First orientation; the others follow by :data:`ANGLE_STEPS_DEG`.
+        First orientation; the others follow by :func:`orientation_steps_deg`
+        (:data:`ANGLE_STEPS_DEG` for 3).
     modulation : float, optional
         Modulation depth (default :data:`MODULATION`).
+    orientations, phases : int, optional
+        Per stack (3 x 3; a structure's :attr:`~biosr.layout.Structure.orientations`).
+    saturation : float, optional
+        0 (default): linear SIM; else nonlinear (:func:`harmonics`, :data:`SATURATION`).
     """
-    angles = angle_start_rad + np.deg2rad(np.asarray(ANGLE_STEPS_DEG))
-    offsets = rng.uniform(0.0, 2.0 * np.pi, size=len(ANGLE_STEPS_DEG))
-    return Pattern(angles, offsets, 1.0 / float(period_nm), float(modulation))
+    angles = angle_start_rad + np.deg2rad(np.asarray(orientation_steps_deg(orientations)))
+    offsets = rng.uniform(0.0, 2.0 * np.pi, size=orientations)
+    return Pattern(
+        angles,
+        offsets,
+        1.0 / float(period_nm),
+        float(modulation),
+        phase_steps(phases),
+        float(saturation),
+    )
 
 
 def defocus_factor(
@@ -225,8 +348,13 @@ def transfer(
 
 def bin2(image: np.ndarray) -> np.ndarray:
     """Mean over 2 x 2 blocks of the last two axes (sides must be even)."""
+    return bin_by(image, 2)
+
+
+def bin_by(image: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over `factor` x `factor` blocks of the last two axes (sides divisible by it)."""
     *lead, ny, nx = image.shape
-    return image.reshape(*lead, ny // 2, 2, nx // 2, 2).mean(axis=(-3, -1))
+    return image.reshape(*lead, ny // factor, factor, nx // factor, factor).mean(axis=(-3, -1))
 
 
 def slice_depths(slices: int = DEPTH_SLICES, depth_nm: float = DEPTH_NM) -> np.ndarray:
@@ -236,10 +364,14 @@ def slice_depths(slices: int = DEPTH_SLICES, depth_nm: float = DEPTH_NM) -> np.n
 
 
 def specimen_slices(
-    specimen: Specimen, grid: int, *, slices: int = DEPTH_SLICES
+    specimen: Specimen,
+    grid: int,
+    *,
+    slices: int = DEPTH_SLICES,
+    pixel_size_nm: float = layout.PIXEL_SIZE_GT_NM,
 ) -> list[tuple[float, np.ndarray]]:
-    """The labels splatted on the padded 31.3 nm grid, one image per non-empty depth slice."""
-    p = layout.PIXEL_SIZE_GT_NM
+    """The labels splatted on the padded fine grid (31.3 nm), one image per non-empty slice."""
+    p = pixel_size_nm
     centres = slice_depths(slices)
     which = np.abs(specimen.depths[:, None] - centres[None, :]).argmin(axis=1)
     out = []
@@ -251,17 +383,44 @@ def specimen_slices(
     return out
 
 
-def background_image(specimen: Specimen, grid: int) -> np.ndarray:
-    """The cytosolic background's relative brightness on the padded 31.3 nm grid (0 outside)."""
+def background_image(
+    specimen: Specimen, grid: int, *, pixel_size_nm: float = layout.PIXEL_SIZE_GT_NM
+) -> np.ndarray:
+    """The cytosolic background's relative brightness on the padded fine grid (0 outside)."""
     from scipy.ndimage import map_coordinates
 
-    p = layout.PIXEL_SIZE_GT_NM
+    p = pixel_size_nm
     if specimen.background.size == 0:
         return np.zeros((grid, grid))
     coords = (np.arange(grid) + 0.5) * p / BACKGROUND_PIXEL_NM
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
     smooth = map_coordinates(specimen.background, [yy, xx], order=1, mode="nearest")
     return smooth * cell_image(specimen.cell, (grid, grid), p)
+
+
+def gt_wavelength_nm(
+    structure: str | layout.Structure | None = None, *, period_nm: float = PATTERN_PERIOD_NM
+) -> float:
+    """Wavelength of the Airy OTF of the ideal GT (its cutoff is ``2 NA / wavelength``).
+
+    A 2x structure (linear SIM): half the emission wavelength, the ideal 2x
+    SIM. A structure of ``gt_scale`` g > 2 (nonlinear SIM): the support of a
+    nonlinear reconstruction that separates the harmonics up to ``g - 1``,
+    ``fc + (g - 1) / period_nm`` with ``fc = 2 NA / emission`` the widefield
+    cutoff: for F-actin_Nonlinear at 180 nm, 16.1 cycles/um, 3.24 fc.
+
+    Examples
+    --------
+    >>> gt_wavelength_nm() == layout.EMISSION_NM / 2
+    True
+    >>> round(gt_wavelength_nm("F-actin_Nonlinear", period_nm=180.0), 1)
+    161.9
+    """
+    s = layout.get_structure(structure)
+    if s.gt_scale <= 2:
+        return layout.EMISSION_NM / 2.0
+    cutoff = 2.0 * layout.NA / layout.EMISSION_NM + (s.gt_scale - 1) / float(period_nm)
+    return 2.0 * layout.NA / cutoff
 
 
 def haze_level(filaments: np.ndarray, background: np.ndarray, inside: np.ndarray, haze: float):
@@ -297,19 +456,24 @@ def image_specimen(
     otf_kind: str = OTF_KIND,
     haze: float = float(np.mean(HAZE_RATIO)),
     slices: int = DEPTH_SLICES,
+    structure: str | layout.Structure | None = None,
+    period_nm: float | None = None,
 ) -> CleanImages:
     """Noise-free WF, ideal GT and (optionally) raw SIM frames of a specimen.
 
     Parameters
     ----------
     specimen : Specimen
-        Drawn on a field of side :func:`field_nm` ``(size)``.
+        Drawn on a field of side :func:`field_nm` ``(size, structure)``.
     size : int
-        Output side in WF pixels (GT: ``2 * size``).
+        Output side in WF pixels (GT: ``gt_scale * size``).
     frames : bool, optional
-        Also compute the 9 raw SIM frames (3 complex FFTs per depth slice).
+        Also compute the raw SIM frames (per orientation, one complex FFT per
+        depth slice and harmonic of the pattern).
     pattern : Pattern, optional
-        Illumination; required when `frames` is True.
+        Illumination; required when `frames` is True. Its orientations and
+        phases make the stack (3 x 3, or 5 x 5); a ``saturation`` above 0
+        adds the harmonics of :func:`harmonics` (nonlinear SIM).
     otf_kind : {'measured', 'airy'}, optional
         Detection OTF (default :data:`OTF_KIND`).
     haze : float, optional
@@ -317,22 +481,38 @@ def image_specimen(
         0 for no cytosolic background.
     slices : int, optional
         Depth slices (:data:`DEPTH_SLICES`).
+    structure : str or Structure, optional
+        Sets the grid: raw pixel ``pixel_size_wf_nm``, computed and GT at
+        ``pixel_size_wf_nm / gt_scale`` (default Microtubules: 62.6 / 31.3 nm),
+        and the GT's support (:func:`gt_wavelength_nm`).
+    period_nm : float, optional
+        Line spacing the nonlinear GT's support is computed for when no
+        `pattern` is given (default: the structure's
+        :attr:`~biosr.layout.Structure.line_spacing_nm`); unused for 2x structures.
 
     Returns
     -------
     CleanImages
+        ``gt`` holds flux per GT pixel (it sums to the WF's sum).
     """
-    padded = padded_size(size)
+    s = layout.get_structure(structure)
+    scale = s.gt_scale
+    padded = padded_size(size, scale=scale, pixel_size_nm=s.pixel_size_wf_nm)
     pad = (padded - size) // 2
-    grid = 2 * padded
-    if abs(specimen.field_nm - grid * layout.PIXEL_SIZE_GT_NM) > 1e-6 * grid:
+    grid = scale * padded
+    p = s.pixel_size_gt_nm
+    if abs(specimen.field_nm - grid * p) > 1e-6 * grid:
         raise ValueError(f"specimen field {specimen.field_nm} nm does not match size {size}")
     if frames and pattern is None:
         raise ValueError("frames=True needs a pattern")
-    p = layout.PIXEL_SIZE_GT_NM
-    crop = slice(2 * pad, 2 * pad + 2 * size)
-    layers = specimen_slices(specimen, grid, slices=slices)
-    h_gt = transfer((grid, grid), p, kind="airy", wavelength_nm=layout.EMISSION_NM / 2.0)
+    if pattern is not None:
+        period_nm = 1.0 / pattern.frequency_per_nm
+    elif period_nm is None:
+        period_nm = s.line_spacing_nm
+    crop = slice(scale * pad, scale * pad + scale * size)
+    layers = specimen_slices(specimen, grid, slices=slices, pixel_size_nm=p)
+    gt_wavelength = gt_wavelength_nm(s, period_nm=period_nm)
+    h_gt = transfer((grid, grid), p, kind="airy", wavelength_nm=gt_wavelength)
     h_wf0 = transfer((grid, grid), p, kind=otf_kind)
     fy, fx = optics.frequency_grid((grid, grid), p, real=True)
     rho = np.hypot(fy, fx)
@@ -342,40 +522,70 @@ def image_specimen(
         spec = scipy.fft.rfft2(image)
         a0 += spec * (h_wf0 * defocus_factor(rho, z) if z else h_wf0)
         gt_spec += spec * h_gt
-    fil_wf = bin2(scipy.fft.irfft2(a0, s=(grid, grid))[crop, crop])
-    back = background_image(specimen, grid)
+    fil_wf = bin_by(scipy.fft.irfft2(a0, s=(grid, grid))[crop, crop], scale)
+    back = background_image(specimen, grid, pixel_size_nm=p)
     back_spec = scipy.fft.rfft2(back)
-    back_wf = bin2(scipy.fft.irfft2(back_spec * h_wf0, s=(grid, grid))[crop, crop])
-    inside = cell_image(specimen.cell, (grid, grid), p)[crop, crop][::2, ::2]
+    back_wf = bin_by(scipy.fft.irfft2(back_spec * h_wf0, s=(grid, grid))[crop, crop], scale)
+    centre = (scale - 1) // 2  # the fine pixel at (or before) the raw pixel's centre
+    inside = cell_image(specimen.cell, (grid, grid), p)[crop, crop][centre::scale, centre::scale]
     level = haze_level(fil_wf, back_wf, inside, haze)
     wf = fil_wf + level * back_wf
-    gt = scipy.fft.irfft2(gt_spec + level * back_spec * h_gt, s=(grid, grid))[crop, crop] / 4.0
+    gt_spec = gt_spec + level * back_spec * h_gt
+    gt = scipy.fft.irfft2(gt_spec, s=(grid, grid))[crop, crop] / float(scale * scale)
     raw = None
     if frames:
         assert pattern is not None
-        fy_full, fx_full = optics.frequency_grid((grid, grid), p)
-        rho_full = np.hypot(fy_full, fx_full)
-        h_full0 = transfer((grid, grid), p, kind=otf_kind, real=False)
-        h_full = {z: h_full0 * defocus_factor(rho_full, z) if z else h_full0 for z, _ in layers}
-        coords = (np.arange(grid) + 0.5) * p
-        raw = np.empty((len(pattern.angles) * len(PHASES), size, size))
-        for a, (angle, offset) in enumerate(
-            zip(pattern.angles, pattern.phase_offsets, strict=True)
-        ):
-            ky = pattern.frequency_per_nm * np.sin(angle)
-            kx = pattern.frequency_per_nm * np.cos(angle)
+        raw = _raw_frames(pattern, layers, wf, grid, p, crop, scale, size, otf_kind)
+    return CleanImages(np.maximum(wf, 0.0), np.maximum(gt, 0.0), raw, pattern)
+
+
+def _raw_frames(
+    pattern: Pattern,
+    layers: list[tuple[float, np.ndarray]],
+    wf: np.ndarray,
+    grid: int,
+    p: float,
+    crop: slice,
+    scale: int,
+    size: int,
+    otf_kind: str,
+) -> np.ndarray:
+    """The raw frames ``wf + sum_n 2 c_n Re(exp(i n phi) B_n)``, orientation-major, clipped at 0.
+
+    ``B_n`` = blur(specimen x ``exp(2 pi i n k.x)``), summed over the depth
+    slices in Fourier space; the smooth background's modulated parts lie
+    beyond the OTF, so it adds to ``wf`` only.
+    """
+    fy_full, fx_full = optics.frequency_grid((grid, grid), p)
+    rho_full = np.hypot(fy_full, fx_full)
+    h_full0 = transfer((grid, grid), p, kind=otf_kind, real=False)
+    h_full = {z: h_full0 * defocus_factor(rho_full, z) if z else h_full0 for z, _ in layers}
+    coords = (np.arange(grid) + 0.5) * p
+    coefficients = harmonics(pattern.modulation, pattern.saturation)
+    amplitudes = [(n, 2.0 * float(c)) for n, c in enumerate(coefficients) if n > 0]
+    phases = pattern.phases
+    raw = np.empty((len(pattern.angles) * len(phases), size, size))
+    for a, (angle, offset) in enumerate(zip(pattern.angles, pattern.phase_offsets, strict=True)):
+        ky = pattern.frequency_per_nm * np.sin(angle)
+        kx = pattern.frequency_per_nm * np.cos(angle)
+        bands = []
+        for n, _ in amplitudes:
             wave = (
-                np.exp(2j * np.pi * ky * coords)[:, None] * np.exp(2j * np.pi * kx * coords)[None]
+                np.exp(2j * np.pi * (n * ky) * coords)[:, None]
+                * np.exp(2j * np.pi * (n * kx) * coords)[None]
             )
             acc = np.zeros((grid, grid), dtype=np.complex128)
             for z, image in layers:
                 acc += scipy.fft.fft2(image * wave) * h_full[z]
-            b = bin2(scipy.fft.ifft2(acc)[crop, crop])
-            for j, phase in enumerate(PHASES):
-                rot = np.exp(1j * (phase + offset))
-                raw[a * len(PHASES) + j] = wf + pattern.modulation * (rot * b).real
-        np.maximum(raw, 0.0, out=raw)
-    return CleanImages(np.maximum(wf, 0.0), np.maximum(gt, 0.0), raw, pattern)
+            bands.append(bin_by(scipy.fft.ifft2(acc)[crop, crop], scale))
+        for j, phase in enumerate(phases):
+            frame = wf
+            for (n, amplitude), b in zip(amplitudes, bands, strict=True):
+                rot = np.exp(1j * (n * (phase + offset)))
+                frame = frame + amplitude * (rot * b).real
+            raw[a * len(phases) + j] = frame
+    np.maximum(raw, 0.0, out=raw)
+    return raw
 
 
 def widefield(frames: np.ndarray) -> np.ndarray:
@@ -384,7 +594,7 @@ def widefield(frames: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     frames : ndarray
-        ``(9, ny, nx)`` raw frames (counts or photons).
+        ``(frames, ny, nx)`` raw frames (counts or photons; 9, or 25 for nonlinear SIM).
 
     Returns
     -------

@@ -45,6 +45,9 @@ class Microscope(NamedTuple):
         offset in photon equivalents rms, gain relative rms.
     source : str
         Where the settings come from (``'defaults'`` or a calibration file).
+    saturation : float
+        0 for linear SIM; above, the saturated excitation of nonlinear SIM
+        (:func:`biosr.simulate.imaging.harmonics`, :data:`~biosr.simulate.imaging.SATURATION`).
     """
 
     otf_kind: str = imaging.OTF_KIND
@@ -58,6 +61,7 @@ class Microscope(NamedTuple):
     offset_nonuniformity: float = camera.OFFSET_NONUNIFORMITY
     gain_nonuniformity: float = camera.GAIN_NONUNIFORMITY
     source: str = "defaults"
+    saturation: float = 0.0
 
     def camera(self) -> dict[str, float]:
         """Keyword arguments of :func:`biosr.simulate.camera.expose`."""
@@ -88,6 +92,22 @@ class Microscope(NamedTuple):
 
 #: BioSR's microscope, as the simulator's defaults describe it.
 DEFAULT = Microscope()
+
+
+def for_structure(
+    structure: str | layout.Structure | None = None, base: Microscope = DEFAULT
+) -> Microscope:
+    """`base` set up for a structure: its line spacing and, for nonlinear SIM, the saturation.
+
+    The line spacing is the authors' for the structure
+    (:attr:`~biosr.layout.Structure.line_spacing_nm`: 180 nm GI-SIM, 173 nm
+    TIRF-SIM); start angle, modulation, haze and camera are BioSR's for all
+    (no per-structure measurement exists). For Microtubules this is `base`'s values.
+    """
+    s = layout.get_structure(structure)
+    saturation = imaging.SATURATION if imaging.is_nonlinear(s) else 0.0
+    return base._replace(pattern_period_nm=float(s.line_spacing_nm), saturation=saturation)
+
 
 #: A calibration's pattern is used when its periods agree within this fraction ...
 PERIOD_TOLERANCE = 0.03
@@ -149,7 +169,11 @@ def read_noise(
 
 
 def from_calibration(
-    calibration: Any, *, otf_kind: str = imaging.OTF_KIND, source: str = "calibration"
+    calibration: Any,
+    *,
+    otf_kind: str = imaging.OTF_KIND,
+    source: str = "calibration",
+    base: Microscope = DEFAULT,
 ) -> Microscope:
     """The microscope a real stack's calibration describes.
 
@@ -168,11 +192,14 @@ def from_calibration(
         Detection OTF (a calibration does not measure it).
     source : str, optional
         Recorded in the card (the calibration file's path, say).
+    base : Microscope, optional
+        Where the unmeasured settings come from (default :data:`DEFAULT`; a
+        structure's, :func:`for_structure`).
 
     Returns
     -------
     Microscope
-        Unmeasured settings keep their defaults.
+        Unmeasured settings keep `base`'s.
     """
     haze = float(calibration.haze_ratio)
     settings: dict[str, Any] = {
@@ -184,26 +211,31 @@ def from_calibration(
         "source": source,
     }
     settings.update(measured_pattern(getattr(calibration, "illumination", None)))
-    return DEFAULT._replace(**settings)
+    return base._replace(**settings)
 
 
-def load(calibration: Any = None) -> Microscope:
-    """The microscope to simulate: :data:`DEFAULT`, or a calibration's.
+def load(calibration: Any = None, *, structure: str | layout.Structure | None = None) -> Microscope:
+    """The microscope to simulate: a structure's (:func:`for_structure`), or a calibration's.
 
     Parameters
     ----------
     calibration : None, path-like, Calibration or Microscope, optional
-        None: :data:`DEFAULT`; a path: the JSON ``biosr calibrate`` wrote
+        None: :func:`for_structure` (:data:`DEFAULT` for Microtubules); a
+        path: the JSON ``biosr calibrate`` wrote
         (:func:`biosr.simulate.calibrate.read_calibration`, which raises a
         one-line :class:`~biosr.errors.DataError` for a bad file); a
-        Calibration: :func:`from_calibration`; a Microscope: itself.
+        Calibration: :func:`from_calibration` over the structure's settings;
+        a Microscope: itself.
+    structure : str or Structure, optional
+        Default Microtubules.
     """
+    base = for_structure(structure)
     if calibration is None:
-        return DEFAULT
+        return base
     if isinstance(calibration, Microscope):
         return calibration
     if isinstance(calibration, (str, os.PathLike)):
         from biosr.simulate.calibrate import read_calibration
 
-        return from_calibration(read_calibration(calibration), source=str(calibration))
-    return from_calibration(calibration)
+        return from_calibration(read_calibration(calibration), source=str(calibration), base=base)
+    return from_calibration(calibration, base=base)

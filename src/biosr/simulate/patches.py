@@ -16,6 +16,16 @@ patch to [0, 1] float32, like the real release. The GT is brought to the WF
 grid by 2 x 2 binning (``gt_scale=1``) or kept at 31.3 nm, 256 x 256
 (``gt_scale=2``).
 
+Every structure of :data:`biosr.layout.STRUCTURES` is written the same way
+under ``root/BioSR/<Structure>/`` with its levels (6 for ER, 12 for F-actin),
+its crops for the ``published`` preset (:attr:`biosr.layout.Structure.crops`),
+its frames in the WF sum (25 for nonlinear SIM) and its GT scale (``gt_scale``
+1, or the structure's native 2 or 3: 384 x 384 at 60.4 / 3 nm for
+F-actin_Nonlinear). One truth per cell serves all levels, ER's included: its
+test split has a target folder per level (``test_gt/level_XX``, as the layout
+gives it), here each holding the same truth, while the raw release simulates
+ER's per-level GTs.
+
 Training and validation indices are a seeded permutation of all the split's
 pairs, so any run of consecutive files mixes cells and the 9 levels. Each cell
 is one job with its own seeds, so the output is bit-identical for any number
@@ -36,11 +46,11 @@ from biosr.build import produce, protocol
 from biosr.dataset.manifest import card_base, file_row, write_card, write_manifest
 from biosr.errors import BiosrError
 from biosr.io.tiff import write_tiff
-from biosr.simulate import camera, output, truth
+from biosr.simulate import camera, imaging, output, truth
 from biosr.simulate.field import CROPS, NOISE, TRUTH, cell_seeds, simulate_field
-from biosr.simulate.imaging import bin2
+from biosr.simulate.imaging import bin_by
 from biosr.simulate.microscope import DEFAULT, Microscope, load
-from biosr.simulate.presets import PRESETS, Preset
+from biosr.simulate.presets import PRESETS, Preset, preset_for
 
 _SPLIT_KEY = {split: i + 1 for i, split in enumerate(layout.SPLITS)}
 
@@ -56,6 +66,7 @@ class _Job(NamedTuple):
     seed: int
     gt: str = truth.GT_KIND
     microscope: Microscope = DEFAULT
+    structure: str = layout.DEFAULT_STRUCTURE
 
 
 def crop_corners(structure: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -65,27 +76,33 @@ def crop_corners(structure: np.ndarray, n: int, rng: np.random.Generator) -> np.
     return centres[rng.integers(0, len(centres), size=n)] - half
 
 
-def _gt_patch(gt: np.ndarray, y: int, x: int, gt_scale: int) -> np.ndarray:
+def _gt_patch(gt: np.ndarray, y: int, x: int, gt_scale: int, native: int = 2) -> np.ndarray:
+    """The GT under the WF patch at ``(y, x)``: at the `native` scale, or binned (`gt_scale` 1)."""
     side = layout.PATCH_SIZE
-    patch = gt[2 * y : 2 * (y + side), 2 * x : 2 * (x + side)]
-    # imaging.bin2 keeps float64 (protocol.bin2 rounds to float32 before the
+    patch = gt[native * y : native * (y + side), native * x : native * (x + side)]
+    # imaging.bin_by keeps float64 (protocol.bin2 rounds to float32 before the
     # normalisation, which changes the published bytes)
-    return patch if gt_scale == 2 else bin2(patch)
+    return patch if gt_scale == native else bin_by(patch, native)
 
 
 def _cell_job(job: _Job) -> list[dict[str, Any]]:
     seeds = cell_seeds(job.seed, _SPLIT_KEY[job.split], job.cell)
-    mic = job.microscope
-    field = simulate_field(job.field, seeds, frames=job.gt == "sim", microscope=mic)
+    mic, s = job.microscope, layout.get_structure(job.structure)
+    # Nonlinear SIM's target is the ideal image for either kind (truth.nonlinear_truth); its
+    # raw sets are not written here, so neither they nor the 25 frames are simulated.
+    kind = "ideal" if imaging.is_nonlinear(s) else job.gt
+    field = simulate_field(job.field, seeds, frames=kind == "sim", microscope=mic, structure=s)
     noise = np.random.default_rng(seeds[NOISE])
     crops = np.random.default_rng(seeds[CROPS])
-    gt = truth.cell_truth(field.clean, seeds[TRUTH], kind=job.gt, microscope=mic).gt
+    gt = truth.cell_truth(field.clean, seeds[TRUTH], kind=kind, microscope=mic, structure=s).gt
     wf, structure = field.clean.wf, field.structure
-    photons = {lv: mic.true_photons(layout.PHOTONS[lv]) for lv in layout.LEVELS}
-    scales = {lv: camera.photon_scale(wf, photons[lv]) for lv in layout.LEVELS}
-    expose = mic.camera()
+    photons = {lv: mic.true_photons(s.photons[lv]) for lv in s.levels}
+    scales = {lv: camera.photon_scale(wf, photons[lv]) for lv in s.levels}
+    expose = {**mic.camera(), "frames": s.frames}
     side, base = layout.PATCH_SIZE, Path(job.dataset)
-    gt_nm = layout.PIXEL_SIZE_GT_NM if job.gt_scale == 2 else layout.PIXEL_SIZE_WF_NM
+    native = s.gt_scale
+    gt_nm = s.pixel_size_gt_nm if job.gt_scale == native else s.pixel_size_wf_nm
+    wf_nm = s.pixel_size_wf_nm
     prov = {"seed": job.seed, "cell": job.cell}
     rows: list[dict[str, Any]] = []
     if job.split == "test":
@@ -93,31 +110,31 @@ def _cell_job(job: _Job) -> list[dict[str, Any]]:
         for k, (y, x) in enumerate(corners.tolist()):
             index = job.indices[0] + k
             extra = {**prov, "crop_y": y, "crop_x": x, "flip": "none"}
-            pair = layout.pair(base, "test", index, layout.LEVELS[0])
-            write_tiff(
-                pair.gt, protocol.normalize(_gt_patch(gt, y, x, job.gt_scale)), pixel_size_nm=gt_nm
-            )
-            rows.append(file_row(base, pair, "gt", **extra))
-            for lv in layout.LEVELS:
-                pair = layout.pair(base, "test", index, lv)
+            target = protocol.normalize(_gt_patch(gt, y, x, job.gt_scale, native))
+            for lv in s.levels if s.gt_per_level else s.levels[:1]:
+                pair = layout.pair(base, "test", index, lv, structure=s)
+                write_tiff(pair.gt, target, pixel_size_nm=gt_nm)
+                rows.append(file_row(base, pair, "gt", **extra))
+            for lv in s.levels:
+                pair = layout.pair(base, "test", index, lv, structure=s)
                 rate = wf[y : y + side, x : x + side] * scales[lv]
                 image = protocol.normalize(camera.widefield_counts(rate, noise, **expose))
-                write_tiff(pair.wf, image, pixel_size_nm=layout.PIXEL_SIZE_WF_NM)
+                write_tiff(pair.wf, image, pixel_size_nm=wf_nm)
                 rows.append(file_row(base, pair, "wf", **extra))
         return rows
     items = iter(job.indices)
-    for lv in layout.LEVELS:
+    for lv in s.levels:
         for variant in range(layout.FLIPS):
             for y, x in crop_corners(structure, job.crops, crops).tolist():
-                pair = layout.pair(base, job.split, next(items))
+                pair = layout.pair(base, job.split, next(items), structure=s)
                 rate = wf[y : y + side, x : x + side] * scales[lv]
                 image = protocol.flip(
                     protocol.normalize(camera.widefield_counts(rate, noise, **expose)), variant
                 )
                 target = protocol.flip(
-                    protocol.normalize(_gt_patch(gt, y, x, job.gt_scale)), variant
+                    protocol.normalize(_gt_patch(gt, y, x, job.gt_scale, native)), variant
                 )
-                write_tiff(pair.wf, image, pixel_size_nm=layout.PIXEL_SIZE_WF_NM)
+                write_tiff(pair.wf, image, pixel_size_nm=wf_nm)
                 write_tiff(pair.gt, target, pixel_size_nm=gt_nm)
                 extra = {
                     **prov,
@@ -132,11 +149,17 @@ def _cell_job(job: _Job) -> list[dict[str, Any]]:
 
 
 def _jobs(
-    dataset: Path, preset: Preset, seed: int, gt_scale: int, gt: str, microscope: Microscope
+    dataset: Path,
+    preset: Preset,
+    seed: int,
+    gt_scale: int,
+    gt: str,
+    microscope: Microscope,
+    structure: layout.Structure = layout.MICROTUBULES,
 ) -> list[_Job]:
     jobs: list[_Job] = []
-    more = (gt, microscope)
-    per_cell = len(layout.LEVELS) * layout.FLIPS
+    more = (gt, microscope, structure.name)
+    per_cell = len(structure.levels) * layout.FLIPS
     for split in layout.SPLITS:
         n_cells, crops = preset.cells[split], preset.crops[split]
         if split == "test":
@@ -169,21 +192,24 @@ def simulate_patches(
     force: bool = False,
     progress: bool = False,
     workers: int | None = None,
+    structure: str | layout.Structure | None = None,
 ) -> Path:
-    """Write a simulated dataset in the published layout under ``root/BioSR/Microtubules``.
+    """Write a simulated dataset in the published layout under ``root/BioSR/<Structure>``.
 
     Parameters
     ----------
     root : path-like
-        Folder to hold ``BioSR/`` (or a ``Microtubules`` folder itself).
+        Folder to hold ``BioSR/`` (or a ``<Structure>`` folder itself).
     preset : {'tiny', 'small', 'published'}, optional
-        Size (:data:`PRESETS`); ``published`` gives exactly 41,040 / 2,160 /
-        150 x 9 pairs.
+        Size (:data:`PRESETS`, :func:`~biosr.simulate.presets.preset_for`);
+        ``published`` gives exactly 41,040 / 2,160 / 150 x 9 pairs for
+        Microtubules, the structure's DL-SR crops for the others.
     seed : int, optional
         Seed; the same seed gives bit-identical files for any `workers`.
-    gt_scale : {1, 2}, optional
-        1 (default): GT binned 2 x 2 onto the WF grid, 128 x 128 as the
-        published release; 2: GT at 31.3 nm, 256 x 256 (DL-SR geometry).
+    gt_scale : int, optional
+        1 (default): GT binned onto the WF grid, 128 x 128 as the published
+        release; the structure's native scale (2; 3 for F-actin_Nonlinear):
+        GT at 31.3 nm, 256 x 256 (DL-SR geometry; 384 x 384 at 20.1 nm).
     gt : {'sim', 'ideal'}, optional
         Ground truth (:data:`biosr.simulate.truth.GT_KINDS`): ``sim``
         (default) reconstructs 3 high-SNR raw sets of each cell and averages
@@ -201,36 +227,40 @@ def simulate_patches(
         Show a progress bar (one step per cell).
     workers : int, optional
         Processes (default: all CPUs).
+    structure : str or Structure, optional
+        Which BioSR structure (default Microtubules); its levels, crops,
+        frames, GT scale and illumination (see the module docstring).
 
     Returns
     -------
     Path
-        The ``Microtubules`` folder (with ``manifest.csv`` and ``dataset_card.json``).
+        The ``<Structure>`` folder (with ``manifest.csv`` and ``dataset_card.json``).
 
     Raises
     ------
     BiosrError
-        On an unknown preset, a `gt_scale` other than 1 or 2, a bad `seed` or
-        `workers`, an unknown `gt`, an unreadable `calibration` (all before
-        anything is written), or if the dataset folder is not empty and
-        `overwrite` is False, or was not made by ``biosr simulate`` and `force`
-        is False.
+        On an unknown structure or preset, a `gt_scale` other than 1 or the
+        structure's, a bad `seed` or `workers`, an unknown `gt`, an unreadable
+        `calibration` (all before anything is written), or if the dataset
+        folder is not empty and `overwrite` is False, or was not made by
+        ``biosr simulate`` and `force` is False.
     """
-    dataset = layout.dataset_dir(root, must_exist=False)
+    s = layout.get_structure(structure, error=BiosrError)
+    dataset = layout.dataset_dir(root, structure=s, must_exist=False)
     if preset not in PRESETS:
         raise BiosrError(
             f"{dataset}: unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}"
         )
-    if gt_scale not in (1, 2):
-        raise BiosrError(f"{dataset}: gt_scale must be 1 or 2, got {gt_scale}")
+    if gt_scale not in (1, s.gt_scale):
+        raise BiosrError(f"{dataset}: gt_scale must be 1 or {s.gt_scale}, got {gt_scale}")
     if gt not in truth.GT_KINDS:
         raise BiosrError(f"{dataset}: unknown gt {gt!r}; choose one of {', '.join(truth.GT_KINDS)}")
     seed, workers = check_seed(seed), check_workers(workers)
-    microscope = load(calibration)
-    spec = PRESETS[preset]
+    microscope = load(calibration, structure=s)
+    spec = preset_for(preset, s)
     produce.prepare_dataset(dataset, overwrite=overwrite, producer=output.PRODUCER, force=force)
-    produce.make_split_dirs(dataset)
-    jobs = _jobs(dataset, spec, seed, gt_scale, gt, microscope)
+    produce.make_split_dirs(dataset, structure=s)
+    jobs = _jobs(dataset, spec, seed, gt_scale, gt, microscope, s)
     rows: list[dict[str, Any]] = []
     results = _parallel.run(
         _cell_job,
@@ -244,7 +274,9 @@ def simulate_patches(
     for part in results:
         rows.extend(part)
     write_manifest(dataset, rows)
-    card = patches_card(preset, seed=seed, gt_scale=gt_scale, gt=gt, microscope=microscope)
+    card = patches_card(
+        preset, seed=seed, gt_scale=gt_scale, gt=gt, microscope=microscope, structure=s
+    )
     write_card(dataset, card)
     return dataset
 
@@ -256,26 +288,36 @@ def patches_card(
     gt_scale: int,
     gt: str = truth.GT_KIND,
     microscope: Microscope = DEFAULT,
+    structure: str | layout.Structure | None = None,
 ) -> dict[str, Any]:
     """The card of a simulated dataset: preset, counts, seed, geometry, every physical parameter."""
-    spec = PRESETS[preset]
+    s = layout.get_structure(structure)
+    spec = preset_for(preset, s)
+    native = s.gt_scale
+    if gt_scale == 1:
+        where = f"{native}x{native}-binned onto the WF grid"
+    else:
+        where = f"at {s.pixel_size_gt_nm:.4g} nm"
+    made = "ideal SIM-resolution image, "
+    if gt == "sim" and not imaging.is_nonlinear(s):
+        made = "SIM reconstruction (mean of 3), "
     return card_base(
+        structure=s,
         source="biosr simulate (physics-based simulator, no real data)",
         preset=preset,
         seed=seed,
         gt_scale=gt_scale,
-        counts=spec.counts(),
+        counts=spec.counts(s),
         cells=dict(spec.cells),
         crops=dict(spec.crops),
         flips=layout.FLIPS,
         field_size=spec.field,
-        pixel_size_wf_nm=layout.PIXEL_SIZE_WF_NM,
-        pixel_size_gt_nm=layout.PIXEL_SIZE_GT_NM if gt_scale == 2 else layout.PIXEL_SIZE_WF_NM,
-        wf="sum of the 9 raw SIM frames (drawn as one Poisson sum), min-max normalised per patch",
-        gt=("SIM reconstruction (mean of 3), " if gt == "sim" else "ideal SIM-resolution image, ")
-        + ("2x2-binned onto the WF grid" if gt_scale == 1 else "at 31.3 nm")
-        + ", min-max normalised per patch",
+        pixel_size_wf_nm=s.pixel_size_wf_nm,
+        pixel_size_gt_nm=s.pixel_size_gt_nm if gt_scale == native else s.pixel_size_wf_nm,
+        wf=f"sum of the {s.frames} raw SIM frames (drawn as one Poisson sum), "
+        "min-max normalised per patch",
+        gt=made + where + ", min-max normalised per patch",
         normalize="min-max per patch to [0, 1]",
-        **output.truth_card(gt),
-        physics=output.physics(microscope),
+        **output.truth_card(gt, structure=s),
+        physics=output.physics(microscope, structure=s),
     )

@@ -29,9 +29,9 @@ class Preset(NamedTuple):
     cells: dict[str, int]
     crops: dict[str, int]
 
-    def counts(self) -> dict[str, int]:
-        """Pairs per split (test: per level)."""
-        n = len(layout.LEVELS) * layout.FLIPS
+    def counts(self, structure: str | layout.Structure | None = None) -> dict[str, int]:
+        """Pairs per split (test: per level) for a structure's levels (default Microtubules)."""
+        n = len(layout.get_structure(structure).levels) * layout.FLIPS
         return {
             "training": self.cells["training"] * n * self.crops["training"],
             "validate": self.cells["validate"] * n * self.crops["validate"],
@@ -53,6 +53,27 @@ PRESETS: dict[str, Preset] = {
         dict(layout.PUBLISHED_CROPS),
     ),
 }
+
+
+def preset_for(name: str, structure: str | layout.Structure | None = None) -> Preset:
+    """The preset `name` for a structure: ``published`` takes the structure's crops.
+
+    ``published`` gives a structure the DL-SR counts its
+    :attr:`~biosr.layout.Structure.crops` make (Microtubules: exactly the
+    published 41,040 / 2,160 / 150 x 9); the others are the same for every
+    structure (a structure's levels multiply their pairs).
+
+    Raises
+    ------
+    KeyError
+        On an unknown `name`.
+    """
+    s = layout.get_structure(structure)
+    chosen = PRESETS[name]
+    if name == "published":
+        return chosen._replace(field=s.raw_size, crops=dict(s.crops))
+    return chosen
+
 
 #: Kinds of ground truth (:mod:`biosr.simulate.truth`): a SIM reconstruction of simulated
 #: high-SNR raw sets, as BioSR's, or the noise-free ideal image.
