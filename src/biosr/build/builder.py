@@ -32,10 +32,11 @@ from biosr._checks import check_seed, check_workers
 from biosr.build import produce, protocol
 from biosr.build.options import DEFAULT_PRESET, BuildOptions, resolve_options
 from biosr.build.source import (
-    GT_KEY,
     Source,
     cell_files,
     file_label,
+    gt_key,
+    level_key,
     open_source,
     read_gt,
     read_level,
@@ -82,9 +83,10 @@ def build(
     ----------
     source : path-like
         Extracted release (folder of ``Cell_XXX``, or its parent holding
-        ``Microtubules/``) or ``Microtubules.zip``. Never modified.
+        ``<Structure>/``) or ``<Structure>.zip`` (``Microtubules.zip`` ...).
+        Never modified.
     out : path-like
-        Root to write ``BioSR/Microtubules`` under (or that folder itself).
+        Root to write ``BioSR/<Structure>`` under (or that folder itself).
     preset : str
         A name of :data:`biosr.build.options.PRESETS`: ``"published"`` (the
         authors' protocol) or ``"small"`` (6 cells).
@@ -108,15 +110,21 @@ def build(
         their flat names; None leaves the preset's value): ``training_cells``, ``validate_cells``,
         ``test_cells`` (tuples or text like ``"6-35"``), ``training_crops``,
         ``validate_crops``, ``test_crops``, ``flips``, ``rotate``,
-        ``patch_size``, ``gt_scale`` (1: GT binned 2x2 onto the WF grid, 2:
-        DL-SR's 128/256 pairs), ``normalize`` (minmax, percentile, stored),
-        ``percentiles``, ``mask_threshold``, ``mask_min_pixels``,
-        ``mask_factor``, ``mask_background_sigma``.
+        ``patch_size``, ``gt_scale`` (1: GT binned onto the WF grid, 2x2 or
+        3x3; the structure's native 2 or 3: DL-SR's 128/256 or 128/384
+        pairs), ``normalize`` (minmax, percentile, stored), ``percentiles``,
+        ``mask_threshold``, ``mask_min_pixels``, ``mask_factor``,
+        ``mask_background_sigma``, ``structure`` (a name of
+        :data:`biosr.layout.STRUCTURES`, default Microtubules: its levels,
+        frames, GT scale, file names and DL-SR crop counts).
 
     Returns
     -------
     Path
-        The built ``Microtubules`` folder.
+        The built ``BioSR/<Structure>`` folder. Its card records the
+        structure and, under ``"checked"``, what the release's headers and
+        folders say of the table's facts
+        (:func:`biosr.build.source.describe_checks` words them).
 
     Raises
     ------
@@ -127,9 +135,10 @@ def build(
     """
     seed, workers = check_seed(seed), check_workers(workers)  # before anything is written
     options = resolve_options(preset, **overrides)
-    src = open_source(source, options.all_cells())
+    structure = layout.get_structure(options.structure)
+    src = open_source(source, options.all_cells(), structure=structure)
     _check_geometry(src, options)
-    dataset = layout.dataset_dir(out, must_exist=False)
+    dataset = layout.dataset_dir(out, structure=structure, must_exist=False)
     fingerprint = _fingerprint(options, seed, src)
     work = dataset / layout.BUILD_DIR
     if _prepare_output(dataset, fingerprint, overwrite=overwrite, force=force) == "done":
@@ -137,7 +146,7 @@ def build(
     work.mkdir(parents=True, exist_ok=True)
     write_text(work / _PLAN_FILE, json.dumps({"fingerprint": fingerprint}) + "\n")
     owner.claim(dataset, PRODUCER)
-    produce.make_split_dirs(dataset)
+    produce.make_split_dirs(dataset, structure=structure)
 
     tasks = _plan(src, dataset, options, seed)
     rows: list[dict[str, Any]] = []
@@ -150,7 +159,7 @@ def build(
             rows.extend(done)
     total = options.counts()
     desc = (
-        f"build {total['training']}+{total['validate']}+{total['test']}x{len(layout.LEVELS)} "
+        f"build {total['training']}+{total['validate']}+{total['test']}x{len(structure.levels)} "
         "pairs, cells"
     )
     done = _parallel.run(
@@ -180,9 +189,10 @@ def _check_geometry(src: Source, options: BuildOptions) -> None:
 
 
 def _fingerprint(options: BuildOptions, seed: int, src: Source) -> str:
-    blob = json.dumps(
-        {"params": options.flat(), "seed": seed, "source": src.fingerprint}, sort_keys=True
-    )
+    params = options.flat()
+    if params["structure"] == layout.DEFAULT_STRUCTURE:
+        del params["structure"]  # the fingerprint of every Microtubules build made before it
+    blob = json.dumps({"params": params, "seed": seed, "source": src.fingerprint}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -258,10 +268,13 @@ def _write_part(path: Path, rows: list[dict[str, Any]]) -> None:
 def build_cell(task: Task) -> list[dict[str, Any]]:
     """Cut, write and record one cell's patches; return its manifest rows.
 
-    The cell's done-marker (its rows, under ``.biosr_build/``) is written
-    only after all its files are in place.
+    Each level's patches are cut against that level's SIM GT: the cell's one
+    GT, or for a structure with one per level (ER) the level's own. The
+    cell's done-marker (its rows, under ``.biosr_build/``) is written only
+    after all its files are in place.
     """
     options, split, cell = task.options, task.split, task.cell
+    structure = layout.get_structure(options.structure)
     work = task.dataset / layout.BUILD_DIR
     rng = np.random.default_rng(produce.cell_seed(task.seed, cell))
     patch = options.patch_size
@@ -269,39 +282,51 @@ def build_cell(task: Task) -> list[dict[str, Any]]:
     with cell_files(task.source, cell, work / "scratch") as files:
         names = {key: name for key, (name, _) in task.source.cells[cell].items()}
         labels = {key: file_label(task.source, name) for key, name in names.items()}
-        gt = read_gt(files[GT_KEY], label=labels[GT_KEY]).astype(np.float32)
-        wf_shape = (gt.shape[0] // 2, gt.shape[1] // 2)
-        mask = protocol.foreground_mask(
-            protocol.gt_to_wf_grid(gt, wf_shape),
-            threshold=options.mask_threshold,
-            min_pixels=options.mask_min_pixels,
-            factor=options.mask_factor,
-            background_sigma=options.mask_background_sigma,
-        )
+        keys = {level: gt_key(structure, level) for level in structure.levels}
+        gts = {
+            key: read_gt(files[key], label=labels[key]).astype(np.float32)
+            for key in dict.fromkeys(keys.values())
+        }
+        masks = {key: _mask(gt, structure.gt_scale, options) for key, gt in gts.items()}
         if split == "test":
+            # one set of crops for every level (DL-SR): from the mean GT when there are several
+            if len(gts) == 1:
+                mask = next(iter(masks.values()))
+            else:
+                mean_gt = np.mean(np.stack(list(gts.values())), axis=0, dtype=np.float64)
+                mask = _mask(mean_gt.astype(np.float32), structure.gt_scale, options)
             centres = protocol.valid_centres(mask, patch // 2)
             picks = centres[rng.integers(len(centres), size=options.crops["test"])]
             corners = [(int(y) - patch // 2, int(x) - patch // 2) for y, x in picks]
-            rows += _write_test_gt(task, gt, corners, names)
-            for level in layout.LEVELS:
-                key = f"level_{level:02d}"
+            for level, key in _test_gt_levels(structure, keys).items():
+                rows += _write_test_gt(task, gts[key], corners, names[key], level)
+            for level in structure.levels:
+                key = level_key(level)
                 wf = protocol.widefield(read_level(files[key], label=labels[key]))
                 rows += _write_test_wf(task, wf, level, corners, names)
         else:
             rotate = options.rotate
-            centres = protocol.valid_centres(mask, protocol.region_half(patch, rotate))
+            half = protocol.region_half(patch, rotate)
             crops, flips = options.crops[split], options.flips
             n = options.pairs_per_cell(split)
-            picks = centres[rng.integers(len(centres), size=n)]
+            if len(gts) == 1:
+                centres = protocol.valid_centres(next(iter(masks.values())), half)
+                picks = centres[rng.integers(len(centres), size=n)]
+            else:  # each level's crops from its own GT's foreground
+                per_level = []
+                for level in structure.levels:
+                    centres = protocol.valid_centres(masks[keys[level]], half)
+                    per_level.append(centres[rng.integers(len(centres), size=flips * crops)])
+                picks = np.concatenate(per_level)
             angles = rng.integers(1, 361, size=n) if rotate else np.zeros(n, dtype=int)
             k = 0
-            for level in layout.LEVELS:
-                key = f"level_{level:02d}"
+            for level in structure.levels:
+                key, gt = level_key(level), gts[keys[level]]
                 wf = protocol.widefield(read_level(files[key], label=labels[key]))
                 for variant in range(flips):
                     for _ in range(crops):
                         y, x = (int(v) - patch // 2 for v in picks[k])
-                        pair = layout.pair(task.dataset, split, task.first + k)
+                        pair = layout.pair(task.dataset, split, task.first + k, structure=structure)
                         prov = {
                             "cell": cell,
                             "photon_level": level,
@@ -314,11 +339,56 @@ def build_cell(task: Task) -> list[dict[str, Any]]:
                         _write_pair(pair, wf_p, gt_p, variant, options)
                         rows.append(file_row(task.dataset, pair, "wf", **prov, source=names[key]))
                         rows.append(
-                            file_row(task.dataset, pair, "gt", **prov, source=names[GT_KEY])
+                            file_row(task.dataset, pair, "gt", **prov, source=names[keys[level]])
                         )
                         k += 1
     _write_part(_part_file(work, task), rows)
     return rows
+
+
+def _mask(gt: np.ndarray, scale: int, options: BuildOptions) -> np.ndarray:
+    """The foreground mask of crop centres: the GT resized onto the WF grid, thresholded."""
+    wf_shape = (gt.shape[0] // scale, gt.shape[1] // scale)
+    return protocol.foreground_mask(
+        protocol.gt_to_wf_grid(gt, wf_shape),
+        threshold=options.mask_threshold,
+        min_pixels=options.mask_min_pixels,
+        factor=options.mask_factor,
+        background_sigma=options.mask_background_sigma,
+    )
+
+
+def _test_gt_levels(structure: layout.Structure, keys: dict[int, str]) -> dict[int, str]:
+    """``{level: GT key}`` of the test targets to write, one per test GT folder of the layout.
+
+    One GT for every level (the cell's, written once at the first level's
+    path), or, for one GT per level, each level's own where the layout gives
+    each level its own test GT folder. Where the layout has a single test GT
+    folder for a structure with a GT per level, the highest level's GT is
+    written (:func:`_shared_test_gt_note` words it for the card).
+    """
+    folders = {lv: layout.split_dirs("test", lv, structure=structure)[1] for lv in keys}
+    if len(set(keys.values())) == 1 or len(set(folders.values())) == len(folders):
+        firsts: dict[Any, int] = {}
+        for level in structure.levels:
+            firsts.setdefault((folders[level], keys[level]), level)
+        return {level: keys[level] for level in firsts.values()}
+    top = structure.levels[-1]
+    return {top: keys[top]}
+
+
+def _shared_test_gt_note(structure: layout.Structure) -> str | None:
+    """What the card says when a per-level GT has to share one test target folder; else None."""
+    keys = {lv: gt_key(structure, lv) for lv in structure.levels}
+    chosen = _test_gt_levels(structure, keys)
+    if len(set(keys.values())) == 1 or len(chosen) == len(keys):
+        return None
+    (level,) = chosen
+    return (
+        f"{structure.name} has one SIM GT per level, but the layout has one test target per "
+        f"index: every level's test input is paired with the level {level:02d} GT "
+        f"({structure.sim_gt_file_name(level)}); only that level's test pairs are aligned"
+    )
 
 
 def _normalize(patch: np.ndarray, options: BuildOptions) -> np.ndarray:
@@ -326,11 +396,18 @@ def _normalize(patch: np.ndarray, options: BuildOptions) -> np.ndarray:
 
 
 def _finish_gt(gt_p: np.ndarray, options: BuildOptions) -> np.ndarray:
-    return _normalize(protocol.bin2(gt_p) if options.gt_scale == 1 else gt_p, options)
+    if options.gt_scale == 1:
+        gt_p = protocol.bin_mean(gt_p, options.native_scale())
+    return _normalize(gt_p, options)
+
+
+def _wf_pixel_nm(options: BuildOptions) -> float:
+    return layout.get_structure(options.structure).pixel_size_wf_nm
 
 
 def _gt_pixel_nm(options: BuildOptions) -> float:
-    return layout.PIXEL_SIZE_WF_NM if options.gt_scale == 1 else layout.PIXEL_SIZE_GT_NM
+    chosen = layout.get_structure(options.structure)
+    return chosen.pixel_size_wf_nm if options.gt_scale == 1 else chosen.pixel_size_gt_nm
 
 
 def _write_pair(
@@ -338,35 +415,36 @@ def _write_pair(
 ) -> None:
     wf_p = _normalize(protocol.flip(wf_p, variant), options)
     gt_p = _finish_gt(protocol.flip(gt_p, variant), options)
-    write_tiff(pair.wf, wf_p, pixel_size_nm=layout.PIXEL_SIZE_WF_NM)
+    write_tiff(pair.wf, wf_p, pixel_size_nm=_wf_pixel_nm(options))
     write_tiff(pair.gt, gt_p, pixel_size_nm=_gt_pixel_nm(options))
 
 
-def _write_test_gt(task, gt, corners, names) -> list[dict[str, Any]]:
-    patch, rows = task.options.patch_size, []
+def _write_test_gt(task, gt, corners, source, level) -> list[dict[str, Any]]:
+    options = task.options
+    structure = layout.get_structure(options.structure)
+    patch, s, rows = options.patch_size, structure.gt_scale, []
     for i, (y, x) in enumerate(corners):
-        pair = layout.pair(task.dataset, "test", task.first + i, layout.LEVELS[0])
-        gt_p = gt[2 * y : 2 * (y + patch), 2 * x : 2 * (x + patch)]
-        write_tiff(
-            pair.gt, _finish_gt(gt_p, task.options), pixel_size_nm=_gt_pixel_nm(task.options)
-        )
+        pair = layout.pair(task.dataset, "test", task.first + i, level, structure=structure)
+        gt_p = gt[s * y : s * (y + patch), s * x : s * (x + patch)]
+        write_tiff(pair.gt, _finish_gt(gt_p, options), pixel_size_nm=_gt_pixel_nm(options))
         prov = {"cell": task.cell, "crop_y": y, "crop_x": x, "angle": 0, "flip": "none"}
-        rows.append(file_row(task.dataset, pair, "gt", **prov, source=names[GT_KEY]))
+        rows.append(file_row(task.dataset, pair, "gt", **prov, source=source))
     return rows
 
 
 def _write_test_wf(task, wf, level, corners, names) -> list[dict[str, Any]]:
-    patch, rows = task.options.patch_size, []
+    options = task.options
+    structure = layout.get_structure(options.structure)
+    patch, rows = options.patch_size, []
     for i, (y, x) in enumerate(corners):
-        pair = layout.pair(task.dataset, "test", task.first + i, level)
+        pair = layout.pair(task.dataset, "test", task.first + i, level, structure=structure)
         write_tiff(
             pair.wf,
-            _normalize(wf[y : y + patch, x : x + patch], task.options),
-            pixel_size_nm=layout.PIXEL_SIZE_WF_NM,
+            _normalize(wf[y : y + patch, x : x + patch], options),
+            pixel_size_nm=_wf_pixel_nm(options),
         )
         prov = {"cell": task.cell, "crop_y": y, "crop_x": x, "angle": 0, "flip": "none"}
-        source = names[f"level_{level:02d}"]
-        rows.append(file_row(task.dataset, pair, "wf", **prov, source=source))
+        rows.append(file_row(task.dataset, pair, "wf", **prov, source=names[level_key(level)]))
     return rows
 
 
@@ -381,8 +459,18 @@ def _sweep_parts(dataset: Path) -> None:
 def _card(
     src: Source, options: BuildOptions, seed: int, fingerprint: str, total: dict[str, int]
 ) -> dict[str, Any]:
+    structure = layout.get_structure(options.structure)
     gt_side = options.patch_size * options.gt_scale
+    native = structure.gt_scale
+    gt_file = structure.sim_gt_file
+    if structure.gt_per_level:
+        gt_file = f"{structure.sim_gt_file_name(structure.levels[0])} ... (one per level)"
+    binned = f", {native}x{native} binned onto the WF grid" if options.gt_scale == 1 else ""
+    extra: dict[str, Any] = {}
+    if (note := _shared_test_gt_note(structure)) is not None:
+        extra["test_gt"] = note
     return card_base(
+        structure=structure,
         producer="biosr build",
         source={
             "path": str(src.path.resolve()),
@@ -394,15 +482,20 @@ def _card(
         gt_scale=options.gt_scale,
         patch_size=options.patch_size,
         gt_size=gt_side,
-        pixel_size_wf_nm=layout.PIXEL_SIZE_WF_NM,
+        pixel_size_wf_nm=structure.pixel_size_wf_nm,
         pixel_size_gt_nm=_gt_pixel_nm(options),
         counts=total,
+        levels=list(structure.levels),
+        frames=structure.frames,
+        release_gt_scale=native,
         protocol={
             "name": "DL-SR (Qiao et al. 2021), reimplemented in Python",
-            "widefield": "mean of the 9 raw SIM frames of a level",
-            "ground_truth": "SIM_gt.mrc"
-            + (", 2x2 binned onto the WF grid" if options.gt_scale == 1 else ""),
+            "widefield": f"mean of the {structure.frames} raw SIM frames of a level",
+            "ground_truth": gt_file + binned,
             **{k: list(v) if isinstance(v, tuple) else v for k, v in options.flat().items()},
         },
+        **extra,
+        uncertain=list(structure.uncertain),
+        checked=src.checked,
         build={"fingerprint": fingerprint},
     )

@@ -16,8 +16,10 @@ from biosr._checks import check_positive_int
 from biosr.errors import BiosrError, DataError
 from biosr.normalize import check_normalization
 
-#: Ratios of GT to WF sampling a build can write (1: GT binned onto the WF grid).
-GT_SCALES: tuple[int, ...] = (1, 2)
+#: Ratios of GT to WF sampling a build can write: 1 (GT binned onto the WF grid) or
+#: a structure's native scale (:attr:`biosr.layout.Structure.gt_scale`: 2, or 3 for
+#: nonlinear SIM); :class:`BuildOptions` checks the pair.
+GT_SCALES: tuple[int, ...] = tuple(sorted({1} | {s.gt_scale for s in layout.STRUCTURES.values()}))
 
 #: The options given per split (:attr:`BuildOptions.cells`, :attr:`BuildOptions.crops`).
 _PER_SPLIT: tuple[str, ...] = ("cells", "crops")
@@ -60,7 +62,7 @@ def parse_cells(text: str) -> tuple[int, ...]:
 class BuildOptions:
     """Protocol options of a build, checked and normalised when created.
 
-    Defaults are the authors' (DL-SR) protocol. The flat option names
+    Defaults are the authors' (DL-SR) protocol for the structure. The flat option names
     (:meth:`option_names`: ``training_cells`` ... ``mask_background_sigma``)
     are what :meth:`replace`, :func:`biosr.build.builder.build` and the dataset
     card use.
@@ -72,6 +74,9 @@ class BuildOptions:
         given as text like ``"6-35"`` or ``"1,3,5"``.
     crops : mapping
         Training/validate: crops per (cell, level, flip); test: crops per cell.
+        A split left out (or None) takes the structure's DL-SR count
+        (:attr:`biosr.layout.Structure.crops`), and keeps following the
+        structure when :meth:`replace` changes it.
     flips : int
         Flip variants per crop, 1..4 (none, up-down, left-right, both).
     rotate : bool
@@ -79,7 +84,8 @@ class BuildOptions:
     patch_size : int
         Side of a WF patch in pixels (even, >= 2).
     gt_scale : int
-        1: GT binned 2x2 onto the WF grid; 2: DL-SR's GT at twice the WF side.
+        1: GT binned onto the WF grid (2x2; 3x3 for nonlinear SIM); or the
+        structure's native scale (2; 3 for F-actin_Nonlinear): DL-SR's GT.
     normalize : str
         Per-patch normalisation, one of :data:`biosr.normalize.NORMALIZATIONS`
         (percentile-normalised patches are clipped to [0, 1]).
@@ -88,6 +94,9 @@ class BuildOptions:
     mask_threshold, mask_min_pixels, mask_factor, mask_background_sigma
         The foreground mask's parameters
         (:func:`biosr.build.protocol.foreground_mask`).
+    structure : str
+        The BioSR structure (a name of :data:`biosr.layout.STRUCTURES`, any
+        case): its levels, frames, GT scale and file names.
 
     Raises
     ------
@@ -98,7 +107,7 @@ class BuildOptions:
     cells: Mapping[str, tuple[int, ...]] = field(
         default_factory=lambda: dict(layout.PUBLISHED_CELLS)
     )
-    crops: Mapping[str, int] = field(default_factory=lambda: dict(layout.PUBLISHED_CROPS))
+    crops: Mapping[str, int | None] | None = None
     flips: int = layout.FLIPS
     rotate: bool = True
     patch_size: int = layout.PATCH_SIZE
@@ -109,17 +118,27 @@ class BuildOptions:
     mask_min_pixels: int = 1000
     mask_factor: float = 0.8
     mask_background_sigma: float = 50.0
+    structure: str = layout.DEFAULT_STRUCTURE
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        cells, crops = {}, {}
+        chosen = layout.get_structure(self.structure, error=BiosrError)
+        set_(self, "structure", chosen.name)
+        given_crops = self.crops or {}
+        cells, crops, defaulted = {}, {}, []
         for split in layout.SPLITS:
             given = self.cells[split]
             cells[split] = parse_cells(given) if isinstance(given, str) else tuple(given)
+            count = given_crops.get(split)
+            if count is None:
+                count = chosen.crops[split]
+                defaulted.append(split)
             # no split may be empty: verify (and training) reject a dataset without one
-            crops[split] = check_positive_int(int(self.crops[split]), f"{split}_crops")
+            crops[split] = check_positive_int(int(count), f"{split}_crops")
         set_(self, "cells", cells)
         set_(self, "crops", crops)
+        # not a field: which crop counts are the structure's, so that replace() keeps them so
+        set_(self, "_structure_crops", tuple(defaulted))
         seen: dict[int, str] = {}
         for split in layout.SPLITS:
             for cell in cells[split]:
@@ -128,8 +147,10 @@ class BuildOptions:
                 seen[cell] = split
         for name in ("flips", "patch_size", "gt_scale"):
             set_(self, name, int(getattr(self, name)))
-        if self.gt_scale not in GT_SCALES:
-            raise BiosrError(f"gt_scale must be 1 or 2, got {self.gt_scale}")
+        if self.gt_scale not in (1, chosen.gt_scale):
+            raise BiosrError(
+                f"gt_scale must be 1 or {chosen.gt_scale} for {chosen.name}, got {self.gt_scale}"
+            )
         check_normalization(self.normalize)
         if not 1 <= self.flips <= 4:
             raise BiosrError(f"flips must be 1..4, got {self.flips}")
@@ -169,9 +190,11 @@ class BuildOptions:
             )
         given = {k: v for k, v in overrides.items() if v is not None}
         cells, crops = dict(self.cells), dict(self.crops)
+        follows = getattr(self, "_structure_crops", ())
         for split in layout.SPLITS:
             cells[split] = given.pop(f"{split}_cells", cells[split])
-            crops[split] = given.pop(f"{split}_crops", crops[split])
+            # a count that was the structure's stays the (maybe new) structure's
+            crops[split] = given.pop(f"{split}_crops", None if split in follows else crops[split])
         return dataclasses.replace(self, cells=cells, crops=crops, **given)
 
     def counts(self) -> dict[str, int]:
@@ -182,7 +205,16 @@ class BuildOptions:
         """Pairs one cell of `split` gives (test: per level)."""
         if split == "test":
             return self.crops[split]
-        return len(layout.LEVELS) * self.flips * self.crops[split]
+        return len(self.levels) * self.flips * self.crops[split]
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The structure's signal levels, all of which a build cuts."""
+        return layout.get_structure(self.structure).levels
+
+    def native_scale(self) -> int:
+        """The structure's GT sampling over its raw frames' (2; 3 for nonlinear SIM)."""
+        return layout.get_structure(self.structure).gt_scale
 
     def all_cells(self) -> tuple[int, ...]:
         """Every cell of every split, in :data:`biosr.layout.SPLITS` order."""
@@ -192,9 +224,10 @@ class BuildOptions:
 #: The preset a build uses unless told otherwise.
 DEFAULT_PRESET = "published"
 
-#: Presets. ``published`` is the authors' protocol (41,040 / 2,160 / 150 x 9
-#: pairs from 50 of 55 cells); ``small`` cuts a 6-cell release (e.g. a small
-#: simulated one) into 216 / 72 / 6 x 9 pairs.
+#: Presets. ``published`` is the authors' protocol (for Microtubules 41,040 /
+#: 2,160 / 150 x 9 pairs from 50 of 55 cells; another structure's crop counts
+#: by the same DL-SR rule); ``small`` cuts a 6-cell release (e.g. a small
+#: simulated one) into 216 / 72 / 6 x 9 pairs (levels: the structure's).
 PRESETS: dict[str, BuildOptions] = {
     "published": BuildOptions(),
     "small": BuildOptions(

@@ -1,6 +1,6 @@
 """What the dataset producers (:mod:`biosr.build.builder`, :mod:`biosr.simulate`) own and share.
 
-Both write the published layout into a ``Microtubules`` folder. What a
+Both write the published layout into a ``BioSR/<Structure>`` folder. What a
 producer owns there (and so may remove on overwrite) is one list,
 :func:`owned_entries`: the split folders, the manifest, the card and the
 builder's work folder. Keeping it in one place means neither producer can
@@ -13,6 +13,7 @@ split folders and the per-cell seeds (the process pool is :mod:`biosr._parallel`
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Iterable
@@ -33,12 +34,26 @@ def owned_entries() -> tuple[str, ...]:
 
 
 def producer_file(name: str) -> bool:
-    """True if a producer writes files named `name` (an image, a release stack, a temporary)."""
-    if is_part(name) or name in (layout.RAW_GT_FILE, layout.SIM_GT_FILE, owner.MARKER):
-        return True
-    if any(name == layout.RAW_LEVEL_FILE.format(level=lv) for lv in layout.LEVELS):
+    """True if a producer writes files named `name` (an image, a release stack, a temporary).
+
+    Release stacks of every structure count (``RawSIMData_level_12.mrc``,
+    ``GTSIM_level_01.mrc``, ``SIM_gt_a.mrc`` ...).
+    """
+    if is_part(name) or name == owner.MARKER or name in _release_file_names():
         return True
     return any(layout.parse_file_name(split, name) is not None for split in layout.SPLITS)
+
+
+@functools.cache
+def _release_file_names() -> frozenset[str]:
+    """Base names of every structure's release files (:func:`biosr.layout.release_files`)."""
+    names = {
+        Path(file).name
+        for s in layout.STRUCTURES.values()
+        for file in layout.release_files("", 1, structure=s).values()
+    }
+    names.update(extra for s in layout.STRUCTURES.values() for extra in s.extra_files)
+    return frozenset(names)
 
 
 def _remove_tree(folder: Path) -> None:
@@ -112,15 +127,15 @@ def _card_says(folder: Path, producer: str) -> bool:
 
 
 def prepare_dataset(dataset: Path, *, overwrite: bool, producer: str, force: bool = False) -> None:
-    """:func:`prepare_folder` for a ``Microtubules`` folder and :func:`owned_entries`."""
+    """:func:`prepare_folder` for a dataset folder and :func:`owned_entries`."""
     prepare_folder(dataset, owned_entries(), overwrite=overwrite, producer=producer, force=force)
 
 
-def make_split_dirs(dataset: Path) -> None:
-    """Create every split (and test level) folder of the layout under `dataset`."""
+def make_split_dirs(dataset: Path, *, structure: str | layout.Structure | None = None) -> None:
+    """Create every split (and test level) folder of `structure`'s layout under `dataset`."""
     for split in layout.SPLITS:
-        for level in layout.split_levels(split):
-            for folder in layout.split_dirs(split, level):
+        for level in layout.split_levels(split, structure=structure):
+            for folder in layout.split_dirs(split, level, structure=structure):
                 (dataset / folder).mkdir(parents=True, exist_ok=True)
 
 

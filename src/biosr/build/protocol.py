@@ -4,15 +4,16 @@ Plain functions on numpy arrays, no files: :mod:`biosr.build.builder` reads the
 release, draws the random choices and writes the patches. Everything follows
 the authors' MATLAB scripts as described in ``DATASET_NOTES.md`` section 3.
 
-Coordinates: the GT (SIM reconstruction) has twice the sampling of the
-widefield (WF) image, and WF pixel ``i`` covers GT pixels ``2i`` and ``2i + 1``.
-In pixel-centre coordinates a WF position ``u`` is the GT position
-``2 u + 0.5``. Rotated patches are sampled with
+Coordinates: the GT (SIM reconstruction) has `s` times the sampling of the
+widefield (WF) image (``s = 2``; 3 for nonlinear SIM), and WF pixel ``i``
+covers GT pixels ``s i`` .. ``s i + s - 1``. In pixel-centre coordinates a WF
+position ``u`` is the GT position ``s u + (s - 1) / 2``: ``2 u + 0.5`` at 2x,
+``3 u + 1`` at 3x. Rotated patches are sampled with
 :func:`scipy.ndimage.affine_transform` (bilinear, ``order=1``) straight from
 the 1.5x region around the crop centre, into the output patch only: the same
 values as rotating the whole region and keeping its centre (bilinear
 interpolation is local, and the rotated patch lies inside the region for
-every angle), at a quarter of the work. 2x2 binning is one line of numpy; no
+every angle), at a quarter of the work. s x s binning is one line of numpy; no
 library function does exactly it. Normalisation is :mod:`biosr.normalize`'s,
 with the build's conventions (:func:`normalize`).
 """
@@ -34,6 +35,10 @@ FLIP_NAMES: tuple[str, ...] = ("none", "ud", "lr", "both")
 
 def widefield(stack: np.ndarray) -> np.ndarray:
     """Widefield image of a raw SIM stack: the mean of its frames, float32.
+
+    Any number of frames: 9 (3 orientations x 3 phases) or 25 for nonlinear
+    SIM (5 x 5). Per-patch normalisation makes the mean and DL-SR's sum the
+    same patch.
 
     Parameters
     ----------
@@ -154,6 +159,21 @@ def rotated_patch(
     return out.astype(np.float32, copy=False)
 
 
+def gt_scale_of(wf: np.ndarray, gt: np.ndarray) -> int:
+    """GT side over WF side, checked to be a whole number >= 1 on both axes.
+
+    Raises
+    ------
+    ValueError
+        If the GT is not a whole multiple of the WF image on both axes.
+    """
+    (wy, wx), (gy, gx) = wf.shape[-2:], gt.shape[-2:]
+    scale = gy // wy if wy else 0
+    if scale < 1 or (gy, gx) != (scale * wy, scale * wx):
+        raise ValueError(f"GT {gy}x{gx} is not a whole multiple of the WF {wy}x{wx}")
+    return scale
+
+
 def crop_pair(
     wf: np.ndarray,
     gt: np.ndarray,
@@ -161,37 +181,39 @@ def crop_pair(
     patch: int,
     angle_deg: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cut a WF patch and its matching 2x GT patch at the same place and angle.
+    """Cut a WF patch and its matching GT patch at the same place and angle.
 
     Parameters
     ----------
     wf : ndarray
         2-D widefield image.
     gt : ndarray
-        2-D GT with exactly twice the WF's shape.
+        2-D GT with exactly `s` times the WF's shape (2; 3 for nonlinear SIM).
     corner : tuple of int
         Top-left WF pixel of the (unrotated) patch; its centre is
         ``corner + patch / 2`` in pixel-edge coordinates.
     patch : int
-        WF patch side; the GT patch is ``2 * patch``.
+        WF patch side; the GT patch is ``s * patch``.
     angle_deg : float
         Rotation angle; 0 means a plain slice (no interpolation).
 
     Returns
     -------
     tuple of ndarray
-        ``(wf_patch, gt_patch)``, float32, ``patch`` and ``2 * patch`` square.
+        ``(wf_patch, gt_patch)``, float32, ``patch`` and ``s * patch`` square.
     """
+    s = gt_scale_of(wf, gt)
     y, x = int(corner[0]), int(corner[1])
     if angle_deg % 360 == 0:
         wf_p = wf[y : y + patch, x : x + patch]
-        gt_p = gt[2 * y : 2 * y + 2 * patch, 2 * x : 2 * x + 2 * patch]
+        gt_p = gt[s * y : s * y + s * patch, s * x : s * x + s * patch]
         return wf_p.astype(np.float32), gt_p.astype(np.float32)
     c_wf = (y + (patch - 1) / 2.0, x + (patch - 1) / 2.0)
-    c_gt = (2 * c_wf[0] + 0.5, 2 * c_wf[1] + 0.5)
+    shift = (s - 1) / 2.0  # WF pixel centre u is GT position s u + (s - 1) / 2
+    c_gt = (s * c_wf[0] + shift, s * c_wf[1] + shift)
     return (
         rotated_patch(wf, c_wf, patch, angle_deg),
-        rotated_patch(gt, c_gt, 2 * patch, angle_deg),
+        rotated_patch(gt, c_gt, s * patch, angle_deg),
     )
 
 
@@ -204,8 +226,23 @@ def flip(image: np.ndarray, variant: int) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def bin_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """`factor` x `factor` mean binning (GT onto the WF grid), float32 (computed in float64).
+
+    Examples
+    --------
+    >>> bin_mean(np.arange(36, dtype=np.float32).reshape(6, 6), 3)
+    array([[ 7., 10.],
+           [25., 28.]], dtype=float32)
+    """
+    ny, nx = image.shape
+    f = int(factor)
+    out = image.reshape(ny // f, f, nx // f, f).astype(np.float64).mean(axis=(1, 3))
+    return out.astype(np.float32)
+
+
 def bin2(image: np.ndarray) -> np.ndarray:
-    """2x2 mean binning (GT onto the WF grid).
+    """2x2 mean binning (:func:`bin_mean` by 2).
 
     Examples
     --------
@@ -213,9 +250,7 @@ def bin2(image: np.ndarray) -> np.ndarray:
     array([[ 2.5,  4.5],
            [10.5, 12.5]], dtype=float32)
     """
-    ny, nx = image.shape
-    out = image.reshape(ny // 2, 2, nx // 2, 2).astype(np.float64).mean(axis=(1, 3))
-    return out.astype(np.float32)
+    return bin_mean(image, 2)
 
 
 def normalize(

@@ -15,23 +15,31 @@ from biosr.io.tiff import read_tiff
 
 
 def dataset_info(
-    root: str | os.PathLike[str], *, sample: int = 64, seed: int = 0
+    root: str | os.PathLike[str],
+    *,
+    sample: int = 64,
+    seed: int = 0,
+    structure: str | layout.Structure | None = None,
 ) -> dict[str, Any]:
     """Describe a dataset copy.
 
     Parameters
     ----------
     root : path-like
-        The folder containing ``BioSR/``, or the ``Microtubules`` folder.
+        The folder containing ``BioSR/``, or a dataset folder (``Microtubules`` ...).
     sample : int, optional
         Pairs read per split (test: per level) for shape and value statistics.
     seed : int, optional
         Seed of the sample.
+    structure : str or Structure, optional
+        Which ``ROOT/BioSR/<structure>`` (default: Microtubules, or the only
+        one there). Levels and photons follow the card's structure
+        (:func:`biosr.layout.structure_of`).
 
     Returns
     -------
     dict
-        ``dataset`` (path), ``card`` (the dataset card or None), ``splits``: a
+        ``dataset`` (path), ``structure`` (name), ``card`` (the dataset card or None), ``splits``: a
         list of per split/level dicts with ``split``, ``level``, ``photons``
         (nominal), ``pairs``, ``bytes`` (inputs and targets on disk),
         ``wf``/``gt`` (shape, dtype, min, max, mean, std, p1, p99 of the
@@ -45,20 +53,22 @@ def dataset_info(
         If `sample` is below 1 or `seed` is not a seed.
     """
     sample, seed = check_positive_int(sample, "sample"), check_seed(seed)
+    asked = None if structure is None else layout.get_structure(structure, error=DataError)
     try:
-        base = layout.dataset_dir(root)
+        base = layout.dataset_dir(root, structure=asked)
     except FileNotFoundError as exc:
         raise DataError(str(exc)) from None
+    kind = layout.structure_of(base)
     rng = np.random.default_rng(seed)
     rows = []
     gt_bytes_counted: set[str] = set()
     for split in layout.SPLITS:
-        for level in layout.split_levels(split):
-            found = layout.pairs(base, split, level)
+        for level in layout.split_levels(split, structure=kind):
+            found = layout.pairs(base, split, level, structure=kind)
             if not found:
                 continue
             nbytes = sum(_size(p.wf) for p in found)
-            for p in found:  # test targets are shared by the nine levels: count them once
+            for p in found:  # a test target shared by the levels is counted once
                 if str(p.gt) not in gt_bytes_counted:
                     gt_bytes_counted.add(str(p.gt))
                     nbytes += _size(p.gt)
@@ -68,7 +78,7 @@ def dataset_info(
                 {
                     "split": split,
                     "level": level,
-                    "photons": layout.PHOTONS[level] if level is not None else None,
+                    "photons": kind.photons[level] if level is not None else None,
                     "pairs": len(found),
                     "bytes": nbytes,
                     "sampled": len(chosen),
@@ -78,6 +88,7 @@ def dataset_info(
             )
     return {
         "dataset": str(base),
+        "structure": kind.name,
         "card": read_card(base),
         "splits": rows,
         "total_bytes": sum(r["bytes"] for r in rows),
@@ -112,7 +123,7 @@ def _stats(images: list[np.ndarray]) -> dict[str, Any]:
 
 def format_info(info: dict[str, Any]) -> str:
     """Render :func:`dataset_info`'s result as a text table."""
-    lines = [f"dataset: {info['dataset']}"]
+    lines = [f"dataset: {info['dataset']} ({info.get('structure', layout.DEFAULT_STRUCTURE)})"]
     card = info.get("card") or {}
     if card:
         source = card.get("source") or card.get("generator") or "?"
@@ -135,7 +146,8 @@ def format_info(info: dict[str, Any]) -> str:
     dtypes = sorted({d for r in info["splits"] for k in ("wf", "gt") for d in r[k]["dtype"]})
     lines.append(
         f"total {_human(info['total_bytes'])} on disk; dtype {', '.join(dtypes) or '-'}; "
-        "statistics from a sample; photons are nominal (geometric 15..600 ladder)"
+        "statistics from a sample; photons are nominal (geometric "
+        f"{layout.PHOTON_RANGE[0]:g}..{layout.PHOTON_RANGE[1]:g} ladder)"
     )
     bad = sum(r[k]["non_finite"] for r in info["splits"] for k in ("wf", "gt"))
     if bad:

@@ -51,11 +51,13 @@ def file_row(
 ) -> dict[str, Any]:
     """A manifest row for the `role` (``"wf"`` or ``"gt"``) file of `pair`, hashing it.
 
-    ``level`` is empty outside the test split and for a test target (one GT
-    serves every level of its index).
+    ``level`` is empty outside the test split and for a test target that
+    serves every level of its index (one directly in ``test_gt/``); a test
+    target in a level's own folder records its level.
     """
     path = pair.wf if role == "wf" else pair.gt
-    shared = pair.level is None or (role == "gt" and pair.split == "test")
+    shared_gt = Path(pair.gt).parent.name == layout.split_roots("test")[1]
+    shared = pair.level is None or (role == "gt" and pair.split == "test" and shared_gt)
     return {
         "path": Path(path).relative_to(dataset).as_posix(),
         "role": role,
@@ -123,19 +125,24 @@ def read_card(dataset: str | os.PathLike[str]) -> dict[str, Any] | None:
         raise DataError(f"{target}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
-def card_base(**fields: Any) -> dict[str, Any]:
-    """The fields every dataset card starts with: format, biosr version, licence, citations.
+def card_base(*, structure: str | layout.Structure | None = None, **fields: Any) -> dict[str, Any]:
+    """The fields every dataset card starts with: format, biosr version, structure, licence, ...
 
-    Producers add their own (``source``, ``seed``, ``protocol``, ``gt_scale``,
-    pixel sizes ...) as keyword arguments.
+    ``structure`` (default Microtubules) names the card's ``layout``
+    (``BioSR/<structure>``) and its ``structure``, which
+    :func:`biosr.layout.structure_of` reads. Producers add their own
+    (``source``, ``seed``, ``protocol``, ``gt_scale``, pixel sizes ...) as
+    keyword arguments.
     """
     from biosr import __version__
     from biosr.dataset.citation import BIBTEX, LICENCE
 
+    chosen = layout.get_structure(structure)
     return {
         "format": "biosr-dataset-card/1",
         "biosr_version": __version__,
-        "layout": layout.DATASET_DIR.as_posix(),
+        "layout": chosen.dataset_dir.as_posix(),
+        "structure": chosen.name,
         "patch_size": layout.PATCH_SIZE,
         "dtype": str(layout.DTYPE),
         **fields,

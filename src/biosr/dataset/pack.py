@@ -13,8 +13,10 @@ which ``biosr verify`` ignores) and holds, per *group*:
   size and modification time (ns) of every source file.
 
 Groups: ``training_wf``, ``training_gt``, ``validate_wf``, ``validate_gt``,
-``test_wf_level_01`` .. ``test_wf_level_09`` and ``test_gt`` (every file in
-``test_gt``, shared by all levels).
+``test_wf_level_01`` .. ``test_wf_level_09`` (the structure's levels: ER's
+six, F-actin's twelve) and ``test_gt`` (every file in ``test_gt``, shared by
+all levels), or, for a structure with one GT per level (ER), ``test_gt_level_01``
+.. one per level (``test_gt/level_XX``).
 
 The index JSON is the commit point: an array is written under a temporary
 name with ordinary writes (a ``.npy`` header, then one image at a time: a
@@ -67,7 +69,7 @@ class Group(NamedTuple):
     role : str
         ``"wf"`` or ``"gt"``.
     level : int or None
-        Test level of a WF group, else None.
+        Test level of a WF group (and of a per-level GT group, ER's), else None.
     folder : Path
         Folder of the source images, relative to the dataset folder.
     """
@@ -103,21 +105,36 @@ class Packed(NamedTuple):
     index: dict[str, Any]
 
 
-def groups(split: str, level: int | list[int] | None = None) -> list[Group]:
-    """The groups a split (and test levels) is packed into, GT group last.
+def groups(
+    split: str,
+    level: int | list[int] | None = None,
+    *,
+    structure: str | layout.Structure | None = None,
+) -> list[Group]:
+    """The groups a split (and test levels of `structure`, default all) is packed into, GT last.
+
+    The GT group is one, shared by the levels, unless the structure has one
+    test GT per level (ER): then one per level, in the WF groups' order.
 
     Examples
     --------
     >>> [g.name for g in groups("test", [2, 5])]
     ['test_wf_level_02', 'test_wf_level_05', 'test_gt']
+    >>> [g.name for g in groups("test", [2, 5], structure="ER")][2:]
+    ['test_gt_level_02', 'test_gt_level_05']
     """
-    out = []
-    for lev in layout.split_levels(split, level):
-        wf_dir, gt_dir = layout.split_dirs(split, lev)
-        suffix = "" if lev is None else f"_{layout.level_dir(lev)}"
+    out: list[Group] = []
+    gts: dict[str, Group] = {}
+    shared = Path(layout.split_roots(split)[1])
+    for lev in layout.split_levels(split, level, structure=structure):
+        wf_dir, gt_dir = layout.split_dirs(split, lev, structure=structure)
+        suffix = "" if lev is None else f"_{layout.level_dir(lev, structure=structure)}"
         out.append(Group(f"{split}_wf{suffix}", split, "wf", lev, wf_dir))
-    out.append(Group(f"{split}_gt", split, "gt", None, gt_dir))
-    return out
+        if gt_dir == shared:
+            gts.setdefault(f"{split}_gt", Group(f"{split}_gt", split, "gt", None, gt_dir))
+        else:
+            gts[f"{split}_gt{suffix}"] = Group(f"{split}_gt{suffix}", split, "gt", lev, gt_dir)
+    return out + list(gts.values())
 
 
 def pack_dir(dataset: str | os.PathLike[str]) -> Path:
@@ -129,7 +146,7 @@ def source_files(dataset: Path, group: Group) -> tuple[list[int], list[Path]]:
     """Indices and paths of the images a group packs, in order.
 
     WF groups (and training/validation GT) follow :func:`biosr.layout.pairs`;
-    ``test_gt`` is every validly named file in ``test_gt``.
+    ``test_gt`` (``test_gt_level_XX``) is every validly named file in its folder.
     """
     if group.role == "gt" and group.split == "test":
         folder = dataset / group.folder
@@ -195,13 +212,16 @@ def status(
     root: str | os.PathLike[str],
     splits: list[str] | None = None,
     level: int | list[int] | None = None,
+    *,
+    structure: str | layout.Structure | None = None,
 ) -> dict[str, str]:
     """State of every group of a dataset's cache: ``"fresh"``, ``"stale"`` or ``"missing"``.
 
     Splits with no images on disk are left out unless named in `splits`;
-    `level` restricts the test groups as in :func:`pack`.
+    `level` restricts the test groups and `structure` selects the dataset as
+    in :func:`pack`.
     """
-    dataset = dataset_folder(root)
+    dataset = dataset_folder(root, structure=structure)
     out = {}
     for split in splits or _splits_on_disk(dataset):
         for group in _groups(dataset, split, level):
@@ -216,21 +236,26 @@ def pack(
     level: int | list[int] | None = None,
     force: bool = False,
     progress: bool = False,
+    structure: str | layout.Structure | None = None,
 ) -> list[Packed]:
     """Pack a dataset's splits into memory-mappable arrays; rebuild only stale groups.
 
     Parameters
     ----------
     root : path-like
-        Folder containing ``BioSR/`` or the ``Microtubules`` folder.
+        Folder containing ``BioSR/`` or a dataset folder (``Microtubules``...).
     splits : list of str, optional
         Splits to pack; None (default) packs every split found on disk.
     level : int, list of int or None, optional
-        Test levels to pack (default all); ignored for other splits.
+        Test levels to pack (default all of the structure's); ignored for
+        other splits. Checked before anything is packed.
     force : bool, optional
         Rebuild even fresh groups.
     progress : bool, optional
         Show a progress bar per group.
+    structure : str or Structure, optional
+        Which structure under ``ROOT/BioSR/`` (default: Microtubules, or the
+        only one there); the dataset's own structure gives its levels.
 
     Returns
     -------
@@ -243,7 +268,7 @@ def pack(
         If the dataset is missing, a named split has no images, an image is
         unreadable, or images of a group differ in shape or dtype.
     """
-    dataset = dataset_folder(root)
+    dataset = dataset_folder(root, structure=structure)
     if splits is None:
         splits = _splits_on_disk(dataset)
         if not splits:
@@ -251,16 +276,20 @@ def pack(
                 f"{dataset}: no images of any split; `biosr download` or `biosr simulate` "
                 "can make them"
             )
-    out = []
-    for split in splits:
-        for group in _groups(dataset, split, level):
-            out.append(pack_group(dataset, group, force=force, progress=progress))
-    return out
+    todo = [g for split in splits for g in _groups(dataset, split, level)]  # all checked first
+    return [pack_group(dataset, group, force=force, progress=progress) for group in todo]
 
 
 def _groups(dataset: Path, split: str, level: int | list[int] | None) -> list[Group]:
-    layout.split_levels(split, level if split == "test" else None, error=DataError)
-    return groups(split, level if split == "test" else None)
+    """The groups of `split` of `dataset`, its structure's levels checked (DataError)."""
+    structure = layout.structure_of(dataset)
+    lev = level if split == "test" else None
+    try:
+        layout.split_levels(split, lev, structure=structure)
+    except ValueError as exc:
+        reason = str(exc).replace("; valid", f" for {structure.name}; valid", 1)
+        raise DataError(f"{dataset}: {reason}") from None
+    return groups(split, lev, structure=structure)
 
 
 def read_images(
@@ -370,16 +399,19 @@ def pack_group(
     return Packed(group.name, array, shape, True, index)
 
 
-def dataset_folder(root: str | os.PathLike[str]) -> Path:
-    """The ``Microtubules`` folder of `root` (see :func:`biosr.layout.dataset_dir`).
+def dataset_folder(
+    root: str | os.PathLike[str], *, structure: str | layout.Structure | None = None
+) -> Path:
+    """The dataset folder of `root` (``BioSR/<structure>``, see :func:`biosr.layout.dataset_dir`).
 
     Raises
     ------
     DataError
-        If there is none.
+        If there is none, or `structure` is unknown.
     """
+    chosen = None if structure is None else layout.get_structure(structure, error=DataError)
     try:
-        return layout.dataset_dir(root)
+        return layout.dataset_dir(root, structure=chosen)
     except FileNotFoundError as exc:
         raise DataError(str(exc)) from None
 

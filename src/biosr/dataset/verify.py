@@ -10,7 +10,9 @@ Three depths of checking, each a superset of the one before:
 3. ``deep=True``: every file decoded and checked, and its sha256 compared with
    the manifest when one is present.
 
-Nothing here prints; :func:`format_report` renders a :class:`Report`.
+The structure checked against (its levels, its counts) is the one the
+dataset card names (:func:`biosr.layout.structure_of`; Microtubules without a
+card). Nothing here prints; :func:`format_report` renders a :class:`Report`.
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ class Report:
     Attributes
     ----------
     dataset : Path
-        The ``Microtubules`` folder checked.
+        The ``BioSR/<Structure>`` folder checked.
+    structure : str
+        The structure checked against (the card's; see :func:`biosr.layout.structure_of`).
     findings : list of Finding
         Every problem found, in a stable order; empty for a good copy.
     rows : list of CountRow
@@ -88,6 +92,7 @@ class Report:
     """
 
     dataset: Path
+    structure: str = layout.DEFAULT_STRUCTURE
     findings: list[Finding] = field(default_factory=list)
     rows: list[CountRow] = field(default_factory=list)
     files: int = 0
@@ -112,17 +117,20 @@ def verify(
     seed: int = 0,
     workers: int | None = None,
     progress: bool = False,
+    structure: str | layout.Structure | None = None,
 ) -> Report:
     """Check a dataset copy and report every problem found.
 
     Parameters
     ----------
     root : path-like
-        The folder containing ``BioSR/``, or the ``Microtubules`` folder.
+        The folder containing ``BioSR/``, or a dataset folder (``Microtubules`` ...).
     expect : {'consistent', 'published'}, optional
-        ``'published'`` demands the published counts
-        (:data:`biosr.layout.PUBLISHED_COUNTS`); ``'consistent'`` (default)
-        accepts any count as long as every test level has the same pairs.
+        ``'published'`` demands the full DL-SR counts of the structure
+        (:attr:`biosr.layout.Structure.counts`; for Microtubules the
+        published :data:`biosr.layout.PUBLISHED_COUNTS`); ``'consistent'``
+        (default) accepts any count as long as every test level has the same
+        pairs.
         Patches must be as large as the dataset card says (``patch_size``;
         :data:`biosr.layout.PATCH_SIZE` without a card), or exactly that
         with ``'published'``.
@@ -140,6 +148,10 @@ def verify(
         Threads reading files (default: up to 8).
     progress : bool, optional
         Show a progress bar while decoding.
+    structure : str or Structure, optional
+        Which ``ROOT/BioSR/<structure>`` to check (default: Microtubules, or
+        the only structure there). The checks follow the card's structure; a
+        card naming another one is a finding.
 
     Returns
     -------
@@ -155,14 +167,24 @@ def verify(
         raise DataError(f"expect must be one of {', '.join(EXPECTATIONS)}, not {expect!r}")
     sample, seed = check_non_negative_int(sample, "sample"), check_seed(seed)
     workers = check_workers(workers)
+    asked = None if structure is None else layout.get_structure(structure, error=DataError)
     try:
-        base = layout.dataset_dir(root)
+        base = layout.dataset_dir(root, structure=asked)
     except FileNotFoundError as exc:
         raise DataError(str(exc)) from None
     required = tuple(layout.check_split(s, error=DataError) for s in (splits or layout.SPLITS))
     card = read_card(base) or {}
     manifest = read_manifest(base) if deep else None
-    report = Report(dataset=base)
+    chosen = layout.structure_of(base)
+    report = Report(dataset=base, structure=chosen.name)
+    if asked is not None and asked is not chosen:
+        report.findings.append(
+            Finding(
+                str(base / layout.CARD_FILE),
+                f"the dataset is {chosen.name} (its card), not {asked.name}; checked as "
+                f"{chosen.name}",
+            )
+        )
     checks: list[tuple[Path, str, bool]] = []  # (file, role, odd size) to decode
 
     _check_top_level(base, report)
@@ -176,11 +198,24 @@ def verify(
         if split not in required and not present:
             continue
         checked.append(split)
-        checks.extend(_check_split(base, split, expect, report))
+        checks.extend(_check_split(base, split, expect, report, chosen))
 
     if expect != "published":
         report.patch_size = int(card.get("patch_size") or layout.PATCH_SIZE)
     report.gt_scale = int(card.get("gt_scale") or _infer_gt_scale(checks, report.patch_size))
+    if report.gt_scale not in (1, chosen.gt_scale):
+        where = (
+            base / layout.CARD_FILE
+            if card.get("gt_scale")
+            else base / layout.split_roots("test")[1]
+        )
+        report.findings.append(
+            Finding(
+                str(where),
+                f"GT {report.gt_scale}x the WF side; {chosen.name} has GT 1x (binned) "
+                f"or {chosen.gt_scale}x",
+            )
+        )
     rng = np.random.default_rng(seed)
     to_read = checks if deep else _sample(checks, sample, rng)
     _decode_all(to_read, base, report, manifest, workers, progress)
@@ -231,101 +266,153 @@ def _scan(folder: Path, split: str, report: Report) -> dict[int, os.DirEntry] | 
 
 
 def _check_split(
-    base: Path, split: str, expect: str, report: Report
+    base: Path, split: str, expect: str, report: Report, structure: layout.Structure
 ) -> list[tuple[Path, str, bool]]:
     wf_root, gt_root = layout.split_roots(split)
-    gt_dir = base / gt_root
-    gt = _scan(gt_dir, split, report)
-    levels: list[tuple[int | None, Path]] = []
+    levels: list[tuple[int | None, Path, Path]] = []
     if split == "test":
-        if (base / wf_root).is_dir():
-            for entry in sorted(os.scandir(base / wf_root), key=lambda e: e.name):
-                if entry.name.startswith("."):
-                    continue
-                if layout.parse_level_dir(entry.name) is None or not entry.is_dir():
-                    report.findings.append(
-                        Finding(entry.path, "unexpected entry (expected level_01 .. level_09)")
-                    )
-        levels = [(lev, base / layout.split_dirs(split, lev)[0]) for lev in layout.LEVELS]
+        levels = [
+            (lev, *(base / d for d in layout.split_dirs(split, lev, structure=structure)))
+            for lev in structure.levels
+        ]
+        for root, per_level in ((wf_root, True), (gt_root, _per_level_gt(levels))):
+            if per_level and (base / root).is_dir():
+                _check_level_dirs(base / root, structure, report)
     else:
-        levels = [(None, base / layout.split_dirs(split)[0])]
+        levels = [(None, *(base / d for d in layout.split_dirs(split, structure=structure)))]
+    expected = _expected_count(structure, split) if expect == "published" else None
 
     checks: list[tuple[Path, str, bool]] = []
-    gt_set = set(gt or {})
-    if gt is not None:
-        report.files += len(gt)
-        checks.extend((Path(e.path), "gt", odd) for e, odd in _size_checked(gt.values(), report))
-    counts = []
-    for level, wf_dir in levels:
+    targets: dict[Path, set[int] | None] = {}
+    for gt_dir in dict.fromkeys(gt_dir for _, _, gt_dir in levels):
+        gt = _scan(gt_dir, split, report)
+        targets[gt_dir] = None if gt is None else set(gt)
+        if gt is not None:
+            report.files += len(gt)
+            checks.extend(
+                (Path(e.path), "gt", odd) for e, odd in _size_checked(gt.values(), report)
+            )
+    for level, wf_dir, gt_dir in levels:
         wf = _scan(wf_dir, split, report)
         wf_set = set(wf or {})
+        gt_set = targets[gt_dir] or set()
         if wf is not None:
             report.files += len(wf)
             checks.extend(
                 (Path(e.path), "wf", odd) for e, odd in _size_checked(wf.values(), report)
             )
-        if wf is not None and gt is not None:
-            _check_pairing(base, split, level, wf_set, gt_set, report)
-        _check_gaps(base, split, level, wf_set | gt_set, report)
+        if wf is not None and targets[gt_dir] is not None:
+            _check_pairing(base, split, level, wf_set, gt_set, report, structure)
+        _check_gaps(base, split, level, wf_set | gt_set, report, structure)
         n = len(wf_set)
-        counts.append(n)
-        expected = layout.PUBLISHED_COUNTS[split] if expect == "published" else None
         row = CountRow(split, level, n, len(gt_set), expected)
         if wf is not None:
-            _check_count(wf_dir, split, n, expected, report, row)
+            _check_count(wf_dir, split, n, expected, report, row, structure)
         report.rows.append(row)
-    if split == "test" and gt is not None and expect == "consistent":
-        for (level, wf_dir), n in zip(levels, counts, strict=True):
-            if n != len(gt_set) and wf_dir.is_dir():
-                report.findings.append(
-                    Finding(
-                        str(wf_dir),
-                        f"{n} inputs but test_gt has {len(gt_set)} targets "
-                        f"(level {level:02d} is inconsistent)",
-                    )
+        if (
+            split == "test"
+            and expect == "consistent"
+            and targets[gt_dir] is not None
+            and wf_dir.is_dir()
+            and n != len(gt_set)
+        ):
+            report.findings.append(
+                Finding(
+                    str(wf_dir),
+                    f"{n} inputs but {gt_dir.relative_to(base).as_posix()} has {len(gt_set)} "
+                    f"targets (level {level:02d} is inconsistent)",
                 )
-    if gt is not None and expect == "published" and len(gt_set) != layout.PUBLISHED_COUNTS[split]:
-        report.findings.append(
-            Finding(
-                str(gt_dir),
-                f"{len(gt_set):,} targets, expected {layout.PUBLISHED_COUNTS[split]:,} (published)",
             )
-        )
+    for gt_dir, gt_set in targets.items():
+        if gt_set is not None and expected is not None and len(gt_set) != expected:
+            report.findings.append(
+                Finding(
+                    str(gt_dir),
+                    f"{len(gt_set):,} targets, expected {expected:,} ({_expected_what(structure)})",
+                )
+            )
     return checks
 
 
+def _per_level_gt(levels: list[tuple[int | None, Path, Path]]) -> bool:
+    """True if the layout gives each test level its own target folder."""
+    return len({gt_dir for _, _, gt_dir in levels}) == len(levels) > 1
+
+
+def _check_level_dirs(folder: Path, structure: layout.Structure, report: Report) -> None:
+    """Every entry of a test root must be one of the structure's ``level_XX`` folders."""
+    first = layout.level_dir(structure.levels[0], structure=structure)
+    last = layout.level_dir(structure.levels[-1], structure=structure)
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        if layout.parse_level_dir(entry.name, structure=structure) is None or not entry.is_dir():
+            report.findings.append(
+                Finding(entry.path, f"unexpected entry (expected {first} .. {last})")
+            )
+
+
+def _expected_count(structure: layout.Structure, split: str) -> int:
+    """Pairs of `split` (test: per level) in the structure's full DL-SR dataset."""
+    return structure.counts[split]
+
+
+def _expected_what(structure: layout.Structure) -> str:
+    """What an expected count is called: the published copy's, or the protocol's."""
+    return "published" if structure.published else f"the DL-SR protocol for {structure.name}"
+
+
 def _check_pairing(
-    base: Path, split: str, level: int | None, wf: set[int], gt: set[int], report: Report
+    base: Path,
+    split: str,
+    level: int | None,
+    wf: set[int],
+    gt: set[int],
+    report: Report,
+    structure: layout.Structure,
 ) -> None:
     for index in sorted(wf - gt):
-        p = layout.pair(base, split, index, level)
+        p = layout.pair(base, split, index, level, structure=structure)
         report.findings.append(Finding(str(p.wf), f"no matching target {p.gt}"))
     for index in sorted(gt - wf):
-        p = layout.pair(base, split, index, level)
+        p = layout.pair(base, split, index, level, structure=structure)
         report.findings.append(Finding(str(p.gt), f"no matching input {p.wf}"))
 
 
 def _check_count(
-    folder: Path, split: str, n: int, expected: int | None, report: Report, row: CountRow
+    folder: Path,
+    split: str,
+    n: int,
+    expected: int | None,
+    report: Report,
+    row: CountRow,
+    structure: layout.Structure,
 ) -> None:
     if n == 0:
         report.findings.append(Finding(str(folder), "no images"))
         row.problems += 1
     elif expected is not None and n != expected:
         report.findings.append(
-            Finding(str(folder), f"{n:,} inputs, expected {expected:,} (published)")
+            Finding(
+                str(folder), f"{n:,} inputs, expected {expected:,} ({_expected_what(structure)})"
+            )
         )
         row.problems += 1
 
 
 def _check_gaps(
-    base: Path, split: str, level: int | None, indices: set[int], report: Report
+    base: Path,
+    split: str,
+    level: int | None,
+    indices: set[int],
+    report: Report,
+    structure: layout.Structure,
 ) -> None:
     """Indices must run 1..n: name every index missing from both inputs and targets."""
     if not indices:
         return
     for index in sorted(set(range(1, max(indices) + 1)) - indices):
-        p = layout.pair(base, split, index, level)
+        p = layout.pair(base, split, index, level, structure=structure)
         report.findings.append(
             Finding(
                 str(p.wf), "missing (input and target absent; indices must run from 1 without gaps)"
@@ -470,7 +557,7 @@ def format_report(report: Report, *, table: bool = True) -> str:
     if table:
         if lines:
             lines.append("")
-        lines.append(f"dataset: {report.dataset}")
+        lines.append(f"dataset: {report.dataset} ({report.structure})")
         header = f"{'split':<10} {'level':>5} {'inputs':>8} {'targets':>8} {'expected':>9}"
         lines += [header, "-" * len(header)]
         for row in report.rows:
