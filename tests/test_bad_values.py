@@ -29,7 +29,7 @@ BAD_TEXT: dict[object, tuple[str, ...]] = {
     _args.non_negative_float: ("-1", "nan", "inf", "x"),
     _args.fraction: ("0", "1", "1.5", "nan"),
     _args.probability: ("-0.5", "1.5", "nan"),
-    cli._levels: ("9-1", "0", "10", "1-x", ""),
+    cli._levels: ("9-1", "0", "13", "1-x", ""),
     cli._devices: ("0", "-1", "x"),
 }
 

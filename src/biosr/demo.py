@@ -1,7 +1,9 @@
 """The whole pipeline in one call, on simulated data: simulate, build, train, predict, score.
 
 :func:`run_demo` needs no data and no network: it simulates a small raw
-release (:func:`biosr.simulate.simulate_release`), cuts it into patches with
+release of one BioSR structure (:func:`biosr.simulate.simulate_release`;
+Microtubules by default, any of :data:`biosr.layout.STRUCTURES` with
+``structure``), cuts it into patches with
 the authors' protocol (:func:`biosr.build.builder.build`), trains a U-Net for a few
 minutes on CPU (:func:`biosr.learn.train.train`), predicts the test split
 (:func:`biosr.learn.predict.predict`), runs the widefield and Richardson-Lucy
@@ -26,6 +28,9 @@ from biosr.errors import BiosrError
 
 #: Demo configurations. ``default`` is the README's ``biosr demo`` (a few
 #: minutes on 2 CPU cores); ``tiny`` runs in seconds (tests, smoke checks).
+#: Both suit every structure: the build's "small" preset takes cells 1..6, a
+#: patch of 96 px leaves MS-SSIM room on any GT grid (1x, 2x or 3x), and the
+#: levels, frames and GT scale are the structure's (:func:`demo_config`).
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {
         "cells": 6,
@@ -73,7 +78,7 @@ class DemoResult(NamedTuple):
     out : Path
         The demo folder.
     dataset : Path
-        The built ``Microtubules`` folder.
+        The built dataset folder (``BioSR/<structure>``).
     checkpoint : Path
         The U-Net's best checkpoint.
     report : Path
@@ -88,6 +93,8 @@ class DemoResult(NamedTuple):
         True if the U-Net beats Richardson-Lucy in mean PSNR and SSIM at every level.
     seconds : dict
         Wall time of each stage.
+    structure : str
+        The BioSR structure simulated.
     """
 
     out: Path
@@ -99,6 +106,7 @@ class DemoResult(NamedTuple):
     unet_beats_wf: bool
     unet_beats_rl: bool
     seconds: dict[str, float]
+    structure: str = layout.DEFAULT_STRUCTURE
 
     def verdict(self) -> list[str]:
         """The verdict lines, one per baseline (:func:`verdict_lines`)."""
@@ -127,8 +135,9 @@ def level_table(results, metric_names: tuple[str, ...] = ("psnr", "ssim")) -> st
     for name in metric_names:
         head += " | " + " ".join(f"{f'{name} {m}':>11}" for m in methods)
     lines = [head, "-" * len(head)]
+    photons = results.photons
     for lev in results.levels:
-        row = f"{lev:>5} {layout.PHOTONS[lev]:>7.0f}"
+        row = f"{lev:>5} {photons[lev]:>7.0f}"
         for name in metric_names:
             cells = []
             for m in methods:
@@ -150,6 +159,31 @@ def beats(results, method: str, reference: str, metric_names=("psnr", "ssim")) -
     return True
 
 
+def demo_config(
+    config: str = "default", structure: str | layout.Structure | None = None
+) -> dict[str, Any]:
+    """The sizes of demo `config` (:data:`CONFIGS`) for `structure` (default Microtubules).
+
+    One configuration serves every structure: the levels, frames and GT scale
+    come from the structure itself, so only what depends on them is derived
+    here (the description's level count).
+
+    Raises
+    ------
+    BiosrError
+        An unknown configuration or structure.
+    """
+    if config not in CONFIGS:
+        raise BiosrError(f"unknown demo config {config!r}; valid: {', '.join(CONFIGS)}")
+    chosen = layout.get_structure(structure, error=BiosrError)
+    return {**CONFIGS[config], "levels": len(chosen.levels)}
+
+
+def _structure_option(chosen: layout.Structure) -> dict[str, str]:
+    """``{"structure": NAME}`` for the simulator and builder; nothing for the default."""
+    return {} if chosen.name == layout.DEFAULT_STRUCTURE else {"structure": chosen.name}
+
+
 def run_demo(
     out: str | os.PathLike[str],
     *,
@@ -160,6 +194,7 @@ def run_demo(
     overwrite: bool = False,
     on_stage: Callable[[str], None] | None = None,
     progress: bool = False,
+    structure: str | layout.Structure | None = None,
 ) -> DemoResult:
     """Run the whole pipeline on simulated data and write a report.
 
@@ -183,6 +218,10 @@ def run_demo(
         Called with a one-line message as each stage starts.
     progress : bool
         Show progress bars.
+    structure : str or Structure, optional
+        The BioSR structure to simulate (default Microtubules): its levels,
+        frames per stack and GT scale run through every stage, and the report
+        names it.
 
     Returns
     -------
@@ -196,9 +235,8 @@ def run_demo(
     from biosr.learn.train import train
     from biosr.simulate import simulate_release
 
-    if config not in CONFIGS:
-        raise BiosrError(f"unknown demo config {config!r}; valid: {', '.join(CONFIGS)}")
-    cfg = CONFIGS[config]
+    cfg = demo_config(config, structure)
+    chosen = layout.get_structure(structure)
     steps = check_positive_int(cfg["steps"] if steps is None else steps, "steps")
     seed, workers = check_seed(seed), check_workers(workers)
     out = Path(out)
@@ -220,7 +258,12 @@ def run_demo(
     def done(key: str) -> None:
         seconds[key] = time.perf_counter() - seconds[key]
 
-    stage(1, "simulate", f"simulating a raw release: {cfg['cells']} cells, {cfg['size']} px")
+    stage(
+        1,
+        "simulate",
+        f"simulating a raw {chosen.name} release: {cfg['cells']} cells, {cfg['size']} px, "
+        f"{cfg['levels']} levels of {chosen.frames} frames",
+    )
     release = simulate_release(
         out / "release",
         cells=cfg["cells"],
@@ -229,6 +272,7 @@ def run_demo(
         overwrite=overwrite,
         progress=progress,
         workers=workers,
+        **_structure_option(chosen),
     )
     done("simulate")
 
@@ -241,10 +285,12 @@ def run_demo(
         workers=workers,
         overwrite=overwrite,
         progress=progress,
+        **_structure_option(chosen),
         **cfg["build"],
     )
     card_counts = {
-        s: len(layout.pairs(dataset, s, 1 if s == "test" else None)) for s in layout.SPLITS
+        s: len(layout.pairs(dataset, s, 1 if s == "test" else None, structure=chosen))
+        for s in layout.SPLITS
     }
     done("build")
 
@@ -270,7 +316,11 @@ def run_demo(
     )
     done("train")
 
-    stage(4, "predict", f"predicting the test split ({card_counts['test']} images x 9 levels)")
+    stage(
+        4,
+        "predict",
+        f"predicting the test split ({card_counts['test']} images x {cfg['levels']} levels)",
+    )
     preds = out / "predictions"
     predict(result.best, dataset, preds / "unet", device="cpu", overwrite=True, progress=progress)
     done("predict")
@@ -299,9 +349,10 @@ def run_demo(
     )
     wins = {name: beats(results, "unet", name) for name in VERDICT_BASELINES}
     intro = (
-        f"biosr demo (config {config!r}, seed {seed}): a simulated release of "
-        f"{cfg['cells']} cells was cut into {card_counts['training']} training, "
-        f"{card_counts['validate']} validation and {card_counts['test']} x 9 test pairs; a "
+        f"biosr demo (config {config!r}, seed {seed}): a simulated BioSR {chosen.name} "
+        f"release of {cfg['cells']} cells was cut into {card_counts['training']} training, "
+        f"{card_counts['validate']} validation and {card_counts['test']} x {cfg['levels']} "
+        "test pairs; a "
         f"U-Net was trained for {steps} steps and compared with the widefield input (wf) "
         f"and Richardson-Lucy deconvolution (rl, with a theoretical Airy PSF). "
         + ". ".join(verdict_lines(wins))
@@ -312,5 +363,14 @@ def run_demo(
     done("evaluate")
     table = level_table(results)
     return DemoResult(
-        out, dataset, result.best, report, results, table, wins["wf"], wins["rl"], seconds
+        out,
+        dataset,
+        result.best,
+        report,
+        results,
+        table,
+        wins["wf"],
+        wins["rl"],
+        seconds,
+        chosen.name,
     )

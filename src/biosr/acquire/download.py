@@ -1,4 +1,4 @@
-"""Get the BioSR Microtubules data: the published copy (git), the original release, or a mirror.
+"""Get the BioSR data: the published copy (git), a structure's original release, or a mirror.
 
 Three sources, one call (:func:`download`), and :func:`biosr.dataset.verify.verify`
 on whatever arrived:
@@ -9,15 +9,20 @@ on whatever arrived:
     (:mod:`biosr.acquire.git`): ``splits=["test"]`` transfers only the test
     files (~100 MB of ~11.8 GB). Re-running resumes or completes.
 ``"figshare"``
-    The original release archive ``Microtubules.zip`` of DOI
+    A structure's original release archive (``Microtubules.zip`` by default,
+    ``ER.zip`` ... with ``structure``; :data:`biosr.layout.STRUCTURES`) of DOI
     :data:`biosr.layout.RELEASE_DOI`, for ``biosr build``. pooch resolves the
-    DOI to figshare's download address (:func:`pooch.downloaders.doi_to_repository`)
-    and supplies figshare's own MD5 for the file; :data:`REGISTRY` holds a
-    third-party MD5 used only when figshare gives none.
+    DOI to figshare's download address (:func:`pooch.downloaders.doi_to_repository`),
+    the file is found there by its archive name, and figshare's own MD5 of it
+    is checked; :data:`REGISTRY` holds the third-party MD5 of every archive,
+    used only when figshare gives none.
 a URL or a local path
     Of a zip or tar archive of the layout (any mirror). Downloaded, checked
     against ``known_hash`` when given, then extracted safely (:mod:`biosr.acquire.archive`)
-    under ``ROOT/BioSR/Microtubules`` whatever folder wraps it inside.
+    under ``ROOT/BioSR/<structure>`` whatever folder wraps it inside.
+
+The published copy (git) holds Microtubules only; the other structures come
+from their release archives, which ``biosr build --structure NAME`` cuts.
 
 What pooch does here: DOI resolution, the hash registry format
 (``"md5:HEX"``) and hashing. What is hand-written (:mod:`biosr.acquire.http`):
@@ -44,10 +49,11 @@ GIT_URL = "https://github.com/DeepTrackAI/biosr_dataset"
 #: Environment variable naming another repository (a mirror) for ``source="git"``.
 GIT_URL_ENV = "BIOSR_GIT_URL"
 
-#: Known hashes of the original release's files, in pooch's ``"alg:hex"`` form.
-#: The MD5 of Microtubules.zip comes from a third-party audit, not from the
-#: authors; figshare's own MD5 (from its API) takes precedence when available.
-REGISTRY: dict[str, str] = {layout.RELEASE_ARCHIVE: "md5:df983755a1b45d512b000475e3072fc7"}
+#: Known hashes of the original release's archives (one per structure, from
+#: :data:`biosr.layout.STRUCTURES`), in pooch's ``"alg:hex"`` form. They come
+#: from a third-party audit, not from the authors; figshare's own MD5 (from its
+#: API) takes precedence when available.
+REGISTRY: dict[str, str] = {s.archive: f"md5:{s.archive_md5}" for s in layout.STRUCTURES.values()}
 
 
 class Downloaded(NamedTuple):
@@ -56,7 +62,8 @@ class Downloaded(NamedTuple):
     Attributes
     ----------
     path : Path
-        The ``Microtubules`` folder (git, archive) or the release archive (figshare).
+        The dataset folder, ``BioSR/<structure>`` (git, archive), or the release
+        archive (figshare).
     source : str
         ``"git"``, ``"figshare"``, or the URL or path used.
     revision : str
@@ -88,7 +95,8 @@ def download(
         Destination. For ``"git"`` it becomes a clone of the published
         repository (must be new, empty, or an earlier clone), the dataset
         at ``root/BioSR/Microtubules``; for an archive the dataset lands at
-        the same place; for ``"figshare"`` the archive is ``root/Microtubules.zip``.
+        ``root/BioSR/<structure>``; for ``"figshare"`` the archive is
+        ``root/<structure>.zip``.
     splits : sequence of str, optional
         Splits wanted (default all): ``"training"``, ``"validate"``, ``"test"``.
     source : str, optional
@@ -97,13 +105,14 @@ def download(
     progress : bool, optional
         Show progress on stderr.
     **options
-        Passed to :func:`fetch`: ``known_hash``, ``git_url``, ``deep``,
-        ``keep_archive``, ``retries``, ``backoff``, ``timeout``.
+        Passed to :func:`fetch`: ``structure``, ``known_hash``, ``git_url``,
+        ``deep``, ``keep_archive``, ``retries``, ``backoff``, ``timeout``.
 
     Returns
     -------
     Path
-        The ``Microtubules`` folder, or the release archive for ``"figshare"``.
+        The dataset folder (``BioSR/<structure>``), or the release archive
+        for ``"figshare"``.
 
     Raises
     ------
@@ -136,6 +145,7 @@ def fetch(
     *,
     splits: Sequence[str] | None = None,
     source: str = "git",
+    structure: str | layout.Structure | None = None,
     known_hash: str | None = None,
     git_url: str | None = None,
     deep: bool = False,
@@ -151,6 +161,11 @@ def fetch(
     ----------
     root, splits, source, progress
         As for :func:`download`.
+    structure : str or Structure, optional
+        Which BioSR structure (:data:`biosr.layout.STRUCTURES`; default
+        Microtubules): the release archive ``"figshare"`` fetches, and the
+        folder an archive of the layout is extracted to. The published copy
+        (``"git"``) holds Microtubules only.
     known_hash : str, optional
         Expected hash of an archive (``"sha256:HEX"``, ``"md5:HEX"``); not
         for ``source="git"`` (BiosrError).
@@ -170,6 +185,7 @@ def fetch(
     Downloaded
     """
     root = Path(root)
+    chosen = layout.get_structure(structure, error=DataError)
     wanted = _check_splits(splits)
     if known_hash is not None:  # a typo is found now, not after the whole download
         known_hash = fetch_http.check_known_hash(known_hash)
@@ -178,6 +194,12 @@ def fetch(
     if source == "git":
         from biosr.acquire.git import check_not_lfs_pointer, sparse_fetch
 
+        if not chosen.published:
+            raise BiosrError(
+                f"--source git: the published copy holds {layout.DEFAULT_STRUCTURE} only, not "
+                f"{chosen.name}; get its release with --source figshare --structure "
+                f"{chosen.name}, then cut it with `biosr build --structure {chosen.name}`"
+            )
         if known_hash is not None:
             raise BiosrError(
                 "--hash does not apply to --source git: it checks an archive; git checks each "
@@ -198,19 +220,23 @@ def fetch(
         if splits is not None:
             raise BiosrError(
                 "--split does not apply to --source figshare: the original release is one "
-                f"archive ({layout.RELEASE_ARCHIVE}) that `biosr build` cuts into splits"
+                f"archive ({chosen.archive}) that `biosr build` cuts into splits"
             )
-        url, checksum = resolve_figshare(known_hash)
-        path = fetch_http.fetch(url, root / layout.RELEASE_ARCHIVE, known_hash=checksum, **http)
+        url, checksum = resolve_figshare(known_hash, structure=chosen)
+        path = fetch_http.fetch(url, root / chosen.archive, known_hash=checksum, **http)
         return Downloaded(path, "figshare", checksum or "", None)
-    return _from_archive(root, source, wanted, known_hash, deep, keep_archive, http)
+    return _from_archive(root, source, wanted, known_hash, deep, keep_archive, http, chosen)
 
 
-def resolve_figshare(known_hash: str | None = None) -> tuple[str, str | None]:
-    """Download address and checksum of the release archive, via pooch's DOI support.
+def resolve_figshare(
+    known_hash: str | None = None, *, structure: str | layout.Structure | None = None
+) -> tuple[str, str | None]:
+    """Download address and checksum of a structure's release archive, via pooch's DOI support.
 
-    The checksum is, in order: `known_hash`, figshare's own MD5 of the file
-    (from its API), the third-party entry of :data:`REGISTRY`.
+    The file is found in the record by its archive name (``ER.zip``; default
+    ``Microtubules.zip``). The checksum is, in order: `known_hash`,
+    figshare's own MD5 of the file (from its API), the third-party entry of
+    :data:`REGISTRY`.
 
     Raises
     ------
@@ -220,9 +246,10 @@ def resolve_figshare(known_hash: str | None = None) -> tuple[str, str | None]:
     from pooch.downloaders import doi_to_repository
 
     doi = layout.RELEASE_DOI
+    archive = layout.get_structure(structure).archive
     try:
         repo = doi_to_repository(doi)
-        url = repo.download_url(layout.RELEASE_ARCHIVE)
+        url = repo.download_url(archive)
     except ValueError as exc:
         raise BiosrError(f"doi:{doi}: {' '.join(str(exc).split())}") from None
     except Exception as exc:  # requests' connection errors, HTTP errors
@@ -233,11 +260,9 @@ def resolve_figshare(known_hash: str | None = None) -> tuple[str, str | None]:
         ) from None
     if known_hash:
         return url, known_hash
-    item = {f.get("name"): f for f in getattr(repo, "api_response", [])}.get(
-        layout.RELEASE_ARCHIVE, {}
-    )
+    item = {f.get("name"): f for f in getattr(repo, "api_response", [])}.get(archive, {})
     md5 = item.get("computed_md5") or item.get("supplied_md5")
-    return url, f"md5:{md5}" if md5 else REGISTRY.get(layout.RELEASE_ARCHIVE)
+    return url, f"md5:{md5}" if md5 else REGISTRY.get(archive)
 
 
 def _check_splits(splits: Sequence[str] | None) -> tuple[str, ...]:
@@ -266,6 +291,7 @@ def _from_archive(
     deep: bool,
     keep_archive: bool,
     http: dict[str, Any],
+    structure: layout.Structure,
 ) -> Downloaded:
     from biosr.acquire.archive import extract, members
 
@@ -285,26 +311,31 @@ def _from_archive(
         downloaded = False
     try:
         entries = members(archive)  # listed once: a compressed tar is read whole to list it
-        rename = _dataset_rename(entries, splits, archive)
+        rename = _dataset_rename(entries, splits, archive, structure)
         extract(archive, root, rename=rename, progress=http["progress"], entries=entries)
     except DataError as exc:
         if not downloaded:  # a user's own archive is never deleted
             raise
         archive.unlink(missing_ok=True)  # refused: biosr downloaded it, biosr removes it
         raise DataError(f"{exc}; the downloaded archive was removed") from None
-    path = layout.dataset_dir(root, must_exist=False)
+    path = layout.dataset_dir(root, structure=structure, must_exist=False)
     report = _verify(path, splits, deep, http["progress"])
     if downloaded and not keep_archive and report.ok:
         archive.unlink()
     return Downloaded(path, source, known_hash or "", report)
 
 
-def _dataset_rename(entries: list, splits: Sequence[str], archive: Path) -> Any:
-    """Map archive names onto ``BioSR/Microtubules/...``, keeping the wanted splits only.
+def _dataset_rename(
+    entries: list,
+    splits: Sequence[str],
+    archive: Path,
+    structure: layout.Structure = layout.MICROTUBULES,
+) -> Any:
+    """Map archive names onto ``BioSR/<structure>/...``, keeping the wanted splits only.
 
-    The dataset part of a name starts after its last ``Microtubules``
-    component, or else at its first split folder (``test_wf`` ...), so any
-    wrapping folder (``biosr_dataset-main/``) is dropped.
+    The dataset part of a name starts after its last component named as the
+    structure (``Microtubules``), or else at its first split folder
+    (``test_wf`` ...), so any wrapping folder (``biosr_dataset-main/``) is dropped.
     """
     folders = {d for s in layout.SPLITS for d in layout.split_roots(s)}
     keep = {d for s in splits for d in layout.split_roots(s)}
@@ -312,8 +343,8 @@ def _dataset_rename(entries: list, splits: Sequence[str], archive: Path) -> Any:
 
     def inside(name: PurePosixPath) -> PurePosixPath | None:
         parts = name.parts
-        if layout.DATASET_DIR.name in parts[:-1]:
-            start = len(parts) - parts[::-1].index(layout.DATASET_DIR.name)
+        if structure.name in parts[:-1]:
+            start = len(parts) - parts[::-1].index(structure.name)
         else:
             start = next((i for i, p in enumerate(parts) if p in folders), len(parts))
         rel = parts[start:]
@@ -325,11 +356,11 @@ def _dataset_rename(entries: list, splits: Sequence[str], archive: Path) -> Any:
         rel = inside(name)
         if rel is None or not (rel.parts[0] in keep or rel.name in files):
             return None
-        return PurePosixPath(layout.DATASET_DIR.as_posix()) / rel
+        return PurePosixPath(structure.dataset_dir.as_posix()) / rel
 
     if not any(inside(m.name) is not None for m in entries if not m.is_dir):
         raise DataError(
-            f"{archive}: no BioSR/Microtubules split folders inside; if it is the original "
-            f"release (Cell_XXX folders), give it to `biosr build` instead"
+            f"{archive}: no {structure.dataset_dir.as_posix()} split folders inside; if it is "
+            f"the original release (Cell_XXX folders), give it to `biosr build` instead"
         )
     return rename

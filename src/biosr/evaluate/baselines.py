@@ -31,8 +31,9 @@ import numpy as np
 
 from biosr import _parallel, layout
 from biosr._checks import check_positive_int
-from biosr.errors import BiosrError, DataError
+from biosr.errors import BiosrError
 from biosr.evaluate import prediction_folder
+from biosr.evaluate.datasets import check_levels, dataset_of
 from biosr.io.tiff import read_tiff, write_tiff
 
 #: Baseline names, in table order (``sim`` reconstructs the raw release:
@@ -66,9 +67,18 @@ def richardson_lucy(image: np.ndarray, psf: np.ndarray, *, iterations: int) -> n
 
 
 def predict_one(
-    name: str, wf: np.ndarray, gt_shape: tuple[int, int], *, iterations: int = RL_ITERATIONS
+    name: str,
+    wf: np.ndarray,
+    gt_shape: tuple[int, int],
+    *,
+    iterations: int = RL_ITERATIONS,
+    pixel_size_nm: float | None = None,
 ) -> np.ndarray:
-    """The `name` baseline's prediction of one widefield image, float32 on the GT grid."""
+    """The `name` baseline's prediction of one widefield image, float32 on the GT grid.
+
+    `pixel_size_nm` is the GT grid's (for the ``rl`` PSF); None takes
+    Microtubules' (:func:`biosr.layout.gt_pixel_size_nm`).
+    """
     if name == "wf":
         out = to_grid(wf, gt_shape, order=0)
     elif name == "bicubic":
@@ -76,7 +86,7 @@ def predict_one(
     elif name == "rl":
         from biosr.optics import widefield_psf
 
-        pixel = layout.gt_pixel_size_nm(wf.shape, gt_shape)
+        pixel = pixel_size_nm or layout.gt_pixel_size_nm(wf.shape, gt_shape)
         out = richardson_lucy(
             to_grid(wf, gt_shape, order=3), widefield_psf(pixel), iterations=iterations
         )
@@ -98,7 +108,9 @@ class BaselineJob(NamedTuple):
 
 def _task(job: BaselineJob) -> str:
     wf = read_tiff(job.wf_path, dtype=None)
-    pred = predict_one(job.name, wf, job.gt_shape, iterations=job.iterations)
+    pred = predict_one(
+        job.name, wf, job.gt_shape, iterations=job.iterations, pixel_size_nm=job.pixel_size_nm
+    )
     write_tiff(job.out_path, pred, pixel_size_nm=job.pixel_size_nm)
     return job.out_path
 
@@ -115,6 +127,7 @@ def run_baseline(
     force: bool = False,
     progress: bool = False,
     release: str | os.PathLike[str] | None = None,
+    structure: str | layout.Structure | None = None,
 ) -> Path:
     """Write baseline `name`'s predictions of the test split in the ``test_wf`` mirror layout.
 
@@ -123,12 +136,13 @@ def run_baseline(
     name : {'wf', 'bicubic', 'rl'}
         Which baseline.
     data : path-like
-        Dataset root (folder containing ``BioSR/``, or ``Microtubules``).
+        Dataset root (folder containing ``BioSR/``, or a dataset folder such as
+        ``Microtubules``).
     out : path-like
         Prediction folder to create; its name is the method's default name
         in :func:`biosr.evaluate.evaluation.evaluate`.
     levels : list of int, optional
-        Levels to predict (default all nine).
+        Levels to predict (default all of the structure's levels).
     iterations : int, optional
         Richardson-Lucy iterations (``rl`` only).
     workers : int, optional
@@ -142,6 +156,10 @@ def run_baseline(
         Show a progress bar.
     release : path-like, optional
         ``sim`` only (required): the original release the dataset was built from.
+    structure : str or Structure, optional
+        Which structure under ``data/BioSR/`` (default: Microtubules, or the
+        only one there); the dataset's structure gives the levels and the GT
+        pixel size.
 
     Returns
     -------
@@ -164,12 +182,13 @@ def run_baseline(
             overwrite=overwrite,
             force=force,
             progress=progress,
+            structure=structure,
         )
     iterations = check_positive_int(iterations, "iterations")
     workers = check_positive_int(workers, "workers")
-    lev = None if levels is None else [layout.check_level(v, error=DataError) for v in levels]
-    base = layout.dataset_dir(data)
-    pairs = layout.pairs(base, "test", lev)
+    base, chosen = dataset_of(data, structure)
+    lev = check_levels(levels, base, chosen)
+    pairs = layout.pairs(base, "test", lev, structure=chosen)
     if not pairs:
         raise BiosrError(f"{base}: no test inputs (expected test_wf/level_XX/NNN.tif)")
     out = Path(out)
@@ -178,11 +197,11 @@ def run_baseline(
     if gt_shape is None:
         raise BiosrError(f"{base}: no test GT found (expected test_gt/NNN.tif)")
     wf_shape = read_tiff(pairs[0].wf, dtype=None).shape
-    pixel = layout.gt_pixel_size_nm(wf_shape, gt_shape)
+    pixel = layout.gt_pixel_size_nm(wf_shape, gt_shape, structure=chosen)
     prediction_folder.claim_folder(out)
     tasks = []
     for p in pairs:
-        target = out / layout.level_dir(p.level) / p.wf.name
+        target = out / layout.level_dir(p.level, structure=chosen) / p.wf.name
         target.parent.mkdir(parents=True, exist_ok=True)
         tasks.append(
             BaselineJob(
@@ -197,6 +216,7 @@ def run_baseline(
     _parallel.run(_task, tasks, workers=workers, progress=progress, desc=name, unit="img")
     info: dict = {
         "dataset": str(base),
+        "structure": chosen.name,
         "images": len(tasks),
         "gt_shape": list(gt_shape),
         "pixel_size_nm": pixel,

@@ -8,8 +8,8 @@ shaped, non-finite files are each named), scores every valid pair with
 :func:`biosr.evaluate.scoring.score_pair` in a process pool, and writes:
 
 * ``per_image.csv``: one row per (method, level, image) with every metric;
-* ``summary.json``: protocol, data range, and per (method, level, metric)
-  mean, standard deviation and counts, plus every finding;
+* ``summary.json``: structure, protocol, data range, and per (method, level,
+  metric) mean, standard deviation and counts, plus every finding;
 * ``summary.md``: one Markdown table per metric, methods x levels;
 * ``plot_<metric>.png`` (metric vs photon count) and ``montage.png`` and
   ``report.html`` (with ``plots=True``, via :mod:`biosr.evaluate.report`).
@@ -17,6 +17,11 @@ shaped, non-finite files are each named), scores every valid pair with
 A level where a method has fewer valid predictions than test pairs is
 *incomplete*: its images are scored in the CSV, but it gets no mean in the
 summary and is shown as ``incomplete (n/N)`` in the tables.
+
+The levels, their nominal photon counts and the GT's pixel size are those of
+the dataset's BioSR structure (:func:`biosr.layout.structure_of`: ER has 6
+levels, F-actin 12, the others 9; the nonlinear-SIM GT may be 3x the WF), and
+every output names the structure.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from biosr._checks import check_positive_int
 from biosr.dataset.manifest import read_card
 from biosr.errors import BiosrError, DataError
 from biosr.evaluate import metrics, scoring
+from biosr.evaluate.datasets import check_levels, dataset_of
 from biosr.evaluate.results import Results, format_csv, format_markdown, summary_json
 from biosr.io import owner
 from biosr.io.atomic import write_text
@@ -77,11 +83,15 @@ def prediction_root(folder: str | os.PathLike[str]) -> Path:
 
 
 def test_pairs(
-    data: str | os.PathLike[str], levels: Iterable[int] | None = None
+    data: str | os.PathLike[str],
+    levels: Iterable[int] | None = None,
+    *,
+    structure: str | layout.Structure | None = None,
 ) -> dict[tuple[int, int], layout.Pair]:
     """Test pairs by ``(level, index)``; DataError if there are none or a GT is missing."""
-    base = layout.dataset_dir(data)
-    pairs = layout.pairs(base, "test", None if levels is None else list(levels))
+    base, chosen = dataset_of(data, structure)
+    lev = None if levels is None else list(levels)
+    pairs = layout.pairs(base, "test", lev, structure=chosen)
     if not pairs:
         raise DataError(f"{base}: no test pairs (expected test_wf/level_XX/NNN.tif)")
     for p in pairs:
@@ -91,9 +101,15 @@ def test_pairs(
 
 
 def discover(
-    folder: str | os.PathLike[str], expected: Iterable[tuple[int, int]]
+    folder: str | os.PathLike[str],
+    expected: Iterable[tuple[int, int]],
+    *,
+    structure: str | layout.Structure | None = None,
 ) -> tuple[dict[tuple[int, int], Path], list[tuple[str, str]]]:
     """Match a prediction folder to the expected ``(level, index)`` keys.
+
+    Level folders are those of `structure` (default Microtubules: ``level_01``
+    .. ``level_09``).
 
     Returns
     -------
@@ -104,6 +120,9 @@ def discover(
         folders outside the expected keys' levels are ignored.
     """
     root = prediction_root(folder)
+    chosen = layout.get_structure(structure)
+    known = chosen.levels
+    span = "..".join(layout.level_dir(lv, structure=chosen) for lv in (known[0], known[-1]))
     expected = set(expected)
     wanted_levels = {lev for lev, _ in expected}
     found: dict[tuple[int, int], Path] = {}
@@ -112,10 +131,10 @@ def discover(
         path = Path(entry.path)
         if entry.name.startswith("."):
             continue
-        level = layout.parse_level_dir(entry.name) if entry.is_dir() else None
+        level = layout.parse_level_dir(entry.name, structure=chosen) if entry.is_dir() else None
         if level is None:
             if entry.is_dir() or entry.name.endswith(layout.SUFFIX):
-                findings.append((str(path), "extra: not a level_01..level_09 folder of test_wf"))
+                findings.append((str(path), f"extra: not a {span} folder of test_wf"))
             continue
         if level not in wanted_levels:
             continue  # a level not asked for (e.g. --levels 9 on a complete folder)
@@ -130,13 +149,17 @@ def discover(
             else:
                 found[(level, index)] = Path(item.path)
     for level, index in sorted(expected - set(found)):
-        missing = root / layout.level_dir(level) / layout.file_name("test", index)
+        missing = root / layout.level_dir(level, structure=chosen) / layout.file_name("test", index)
         findings.append((str(missing), "missing prediction"))
     return found, findings
 
 
 class ScoreJob(NamedTuple):
-    """One method's predictions of one GT image, at all its levels: a worker's job."""
+    """One method's predictions of one GT image, at all the levels it is the target of.
+
+    A worker's job. Most structures share one test GT across the levels; ER
+    has one per level (``test_gt/level_XX``), and then a job holds one level.
+    """
 
     method: str
     index: int
@@ -171,6 +194,7 @@ def evaluate(
     *,
     protocol: str = "dlsr",
     levels: Sequence[int] | None = None,
+    structure: str | layout.Structure | None = None,
     workers: int = _parallel.DEFAULT_WORKERS,
     plots: bool = True,
     montage_index: int | None = None,
@@ -182,7 +206,8 @@ def evaluate(
     Parameters
     ----------
     data : path-like
-        Dataset root (folder containing ``BioSR/``, or ``Microtubules``).
+        Dataset root (folder containing ``BioSR/``, or a dataset folder such as
+        ``Microtubules``).
     predictions : dict of str to path-like
         Method name to prediction folder (mirroring ``test_wf``).
     out : path-like or None
@@ -190,7 +215,12 @@ def evaluate(
     protocol : {'dlsr', 'care'}
         Normalisation before scoring (see :mod:`biosr.evaluate.scoring`).
     levels : sequence of int, optional
-        Levels to evaluate (default all nine).
+        Levels to evaluate (default all of the structure's levels).
+    structure : str or Structure, optional
+        Which structure under ``data/BioSR/`` (default: Microtubules, or the
+        only one there). The dataset's structure (its card's, else its folder
+        name's) gives the levels, their photon counts and the GT pixel size;
+        every output names it.
     workers : int, optional
         Processes scoring in parallel (default 1; results do not depend on it).
     plots : bool, optional
@@ -220,31 +250,35 @@ def evaluate(
     workers = check_positive_int(workers, "workers")
     if out is not None:
         owner.check_replaceable(out, PRODUCER, force=force)
-    levels = sorted({layout.check_level(v, error=DataError) for v in (levels or layout.LEVELS)})
-    pairs = test_pairs(data, levels)
+    base, chosen = dataset_of(data, structure)
+    levels = sorted(set(check_levels(levels or chosen.levels, base, chosen)))
+    pairs = test_pairs(base, levels, structure=chosen)
     levels = sorted({lev for lev, _ in pairs})
     first = next(iter(pairs.values()))
     wf_shape = read_tiff(first.wf, dtype=None).shape
     gt_shape = read_tiff(first.gt, dtype=None).shape
-    pixel_size_nm = layout.gt_pixel_size_nm(wf_shape, gt_shape)
-    results = Results(scoring.describe(protocol), list(predictions), levels)
+    pixel_size_nm = layout.gt_pixel_size_nm(wf_shape, gt_shape, structure=chosen)
+    results = Results(scoring.describe(protocol), list(predictions), levels, structure=chosen.name)
     results.protocol["pixel_size_nm"] = pixel_size_nm
 
     tasks = []
-    gt_of = {index: str(p.gt) for (_, index), p in pairs.items()}
+    targets: dict[tuple[int, str], list[int]] = {}  # (index, GT file): its levels
+    for (level, index), p in sorted(pairs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        targets.setdefault((index, str(p.gt)), []).append(level)
     for m, (method, folder) in enumerate(predictions.items()):
-        found, findings = discover(folder, pairs)
+        found, findings = discover(folder, pairs, structure=chosen)
         results.findings.extend(findings)
-        by_index: dict[int, list[tuple[int, str]]] = {}
-        for (level, index), path in sorted(found.items()):
-            by_index.setdefault(index, []).append((level, str(path)))
-        for index in sorted(gt_of):
+        for (index, gt_path), target_levels in targets.items():
             tasks.append(
                 ScoreJob(
                     method=method,
                     index=index,
-                    gt_path=gt_of[index],
-                    predictions=by_index.get(index, []),
+                    gt_path=gt_path,
+                    predictions=[
+                        (lev, str(found[(lev, index)]))
+                        for lev in target_levels
+                        if (lev, index) in found
+                    ],
                     protocol=protocol,
                     pixel_size_nm=pixel_size_nm,
                     with_gt=m == 0,
@@ -272,7 +306,7 @@ def evaluate(
     }
     if out is not None:
         write_outputs(
-            results, out, data=data, plots=plots, montage_index=montage_index, force=force
+            results, out, data=base, plots=plots, montage_index=montage_index, force=force
         )
     return results
 
@@ -366,7 +400,7 @@ def _write_report(
         montage = report.write_montage(results, data, out, index=montage_index)
         if montage is not None:
             results.files["montage"] = montage
-        card = read_card(layout.dataset_dir(data))
+        card = read_card(layout.dataset_dir(data, structure=results.structure))
         results.files["html"] = report.write_html(
             out / "report.html", results, title=title, intro=intro, card=card
         )

@@ -31,8 +31,20 @@ from biosr.io.atomic import atomic_path, write_text
 from biosr.io.tiff import read_tiff
 from biosr.normalize import normalize
 
-#: Levels shown in the montage (lowest, middle, highest signal).
-MONTAGE_LEVELS: tuple[int, ...] = (1, 5, 9)
+
+def montage_levels(levels: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """Levels the montage shows: the lowest, middle and highest of `levels` (sorted, distinct).
+
+    Examples
+    --------
+    >>> montage_levels(range(1, 10)), montage_levels(range(1, 7)), montage_levels([9])
+    ((1, 5, 9), (1, 3, 6), (9,))
+    """
+    ordered = sorted(set(levels))
+    if not ordered:
+        return ()
+    return tuple(sorted({ordered[0], ordered[(len(ordered) - 1) // 2], ordered[-1]}))
+
 
 #: Percentiles each montage panel is scaled between (and clipped to) for display.
 DISPLAY_PERCENTILES: tuple[float, float] = (0.5, 99.5)
@@ -43,6 +55,7 @@ TEMPLATES = "templates"
 
 #: Dataset-card fields the page shows as provenance, in this order (absent ones are skipped).
 PROVENANCE_KEYS: tuple[str, ...] = (
+    "structure",
     "producer",
     "source",
     "seed",
@@ -78,7 +91,7 @@ def _save(fig, path: Path) -> Path:
 
 def _subtitle(results: Results) -> str:
     p = results.protocol
-    return f"protocol {p['name']}, data range {p['data_range']:g}"
+    return f"{results.structure}, protocol {p['name']}, data range {p['data_range']:g}"
 
 
 def plot_metric(results: Results, name: str, path: str | os.PathLike[str]) -> Path:
@@ -88,7 +101,7 @@ def plot_metric(results: Results, name: str, path: str | os.PathLike[str]) -> Pa
     """
     fig = _figure(6.0, 4.0)
     ax = fig.add_subplot()
-    photons = np.array([layout.PHOTONS[lev] for lev in results.levels])
+    photons = np.array([results.photons[lev] for lev in results.levels])
     for method in results.methods:
         per = results.summary[method]
         mean = np.array([_num(per[lev][name]["mean"]) for lev in results.levels])
@@ -132,13 +145,17 @@ def write_montage(
     out: str | os.PathLike[str],
     *,
     index: int | None = None,
-    levels: tuple[int, ...] = MONTAGE_LEVELS,
+    levels: tuple[int, ...] | None = None,
 ) -> Path | None:
-    """``montage.png``: rows levels 1, 5, 9; columns WF | each method | GT, for one test image.
+    """``montage.png``: rows of levels, columns WF | each method | GT, for one test image.
 
-    Each panel is scaled to its own :data:`DISPLAY_PERCENTILES`. Returns None
-    when none of `levels` was evaluated or no prediction of `index` exists.
+    The rows are `levels`, default :func:`montage_levels` of the evaluated
+    levels (1, 5, 9 of Microtubules' nine; 1, 3, 6 of ER's six). Each panel
+    is scaled to its own :data:`DISPLAY_PERCENTILES`. Returns None when none
+    of `levels` was evaluated or no prediction of `index` exists.
     """
+    if levels is None:
+        levels = montage_levels(results.levels)
     levels = tuple(lev for lev in levels if lev in results.levels)
     scored = {(r["method"], r["level"], r["index"]): r["path"] for r in results.rows}
     if index is None:
@@ -146,12 +163,12 @@ def write_montage(
         index = indices[0] if indices else None
     if not levels or index is None:
         return None
-    base = layout.dataset_dir(data)
+    base = layout.dataset_dir(data, structure=results.structure)
     columns = ["WF", *results.methods, "GT"]
     fig = _figure(1.6 * len(columns), 1.7 * len(levels) + 0.4)
     axes = fig.subplots(len(levels), len(columns), squeeze=False)
     for row, lev in enumerate(levels):
-        pair = layout.pair(base, "test", index, lev)
+        pair = layout.pair(base, "test", index, lev, structure=results.structure)
         for col, name in enumerate(columns):
             ax = axes[row][col]
             ax.set_xticks([])
@@ -169,7 +186,7 @@ def write_montage(
             if row == 0:
                 ax.set_title(name, fontsize=9)
             if col == 0:
-                ax.set_ylabel(f"L{lev} ({layout.PHOTONS[lev]:.0f} ph)", fontsize=8)
+                ax.set_ylabel(level_label(lev, results), fontsize=8)
     fig.suptitle(f"test image {index:03d} ({_subtitle(results)})", fontsize=9)
     fig.tight_layout()
     return _save(fig, Path(out) / "montage.png")
@@ -223,11 +240,12 @@ def write_html(
         title=title,
         intro=intro,
         version=__version__,
+        structure=results.structure,
         methods=results.methods,
         levels=results.levels,
         protocol=results.protocol,
         protocol_items=[(k.replace("_", " "), v) for k, v in results.protocol.items()],
-        headers=[level_label(lev) for lev in results.levels],
+        headers=[level_label(lev, results) for lev in results.levels],
         tables=_tables(results),
         notes=summary_notes(results),
         findings=results.findings,

@@ -42,6 +42,9 @@ class Results:
         ``(path, reason)`` for each bad or missing prediction.
     files : dict of str to Path
         Written outputs by kind (``csv``, ``json``, ``markdown``, plots...).
+    structure : str
+        The evaluated dataset's BioSR structure (:data:`biosr.layout.STRUCTURES`):
+        its levels' photon counts label every table and plot.
     """
 
     protocol: dict
@@ -52,6 +55,12 @@ class Results:
     reference: dict = field(default_factory=dict)
     findings: list[tuple[str, str]] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    structure: str = layout.DEFAULT_STRUCTURE
+
+    @property
+    def photons(self) -> dict[int, float]:
+        """Nominal photons of each level of the structure (``Structure.photons``)."""
+        return layout.get_structure(self.structure).photons
 
     @property
     def ok(self) -> bool:
@@ -77,13 +86,14 @@ def format_markdown(results: Results) -> str:
     """Markdown: protocol line, then one methods x levels table per metric (mean ± std)."""
     p = results.protocol
     lines = [
-        f"Protocol **{p['name']}**: GT {p['gt_normalization']}; prediction "
-        f"{p['prediction_normalization']}; data range {p['data_range']:g}; MS-SSIM "
+        f"Structure **{results.structure}**. Protocol **{p['name']}**: GT "
+        f"{p['gt_normalization']}; prediction {p['prediction_normalization']}; data range "
+        f"{p['data_range']:g}; MS-SSIM "
         f"{p['ms_ssim_scales']} scales; resolution by {p['resolution']} at "
         f"{p['pixel_size_nm']:g} nm/px. Cells: mean ± std over the level's images.",
         "",
     ]
-    header = "| method | " + " | ".join(level_label(lev) for lev in results.levels)
+    header = "| method | " + " | ".join(level_label(lev, results) for lev in results.levels)
     rule = "|---|" + "---|" * len(results.levels)
     for name in metrics.METRICS:
         lines += [f"### {metric_title(name)}", "", header + " |", rule]
@@ -102,6 +112,7 @@ def format_csv(results: Results) -> str:
     """The per-image CSV text (protocol and data range on every row)."""
     buf = io.StringIO()
     cols = [
+        "structure",
         "method",
         "level",
         "photons",
@@ -113,8 +124,9 @@ def format_csv(results: Results) -> str:
     ]
     writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     writer.writeheader()
+    photons = results.photons
     for r in results.rows:
-        row = {**r, "photons": f"{layout.PHOTONS[r['level']]:.1f}"}
+        row = {**r, "structure": results.structure, "photons": f"{photons[r['level']]:.1f}"}
         row.update({k: repr(float(r[k])) for k in metrics.METRICS})
         row.update(protocol=results.protocol["name"], data_range=results.protocol["data_range"])
         writer.writerow(row)
@@ -122,13 +134,17 @@ def format_csv(results: Results) -> str:
 
 
 def summary_json(results: Results) -> dict:
-    """The JSON summary: version, protocol, levels with photons, summary, reference, findings."""
+    """The JSON summary: version, structure, protocol, levels with photons, summary, findings."""
+    lo, hi = layout.PHOTON_RANGE
+    n_levels = len(layout.get_structure(results.structure).levels)
     return {
         "biosr_version": __version__,
+        "structure": results.structure,
         "protocol": results.protocol,
         "methods": results.methods,
-        "levels": {str(lev): {"photons": layout.PHOTONS[lev]} for lev in results.levels},
-        "photons_note": "nominal geometric ladder 15..600 photons (see biosr.layout)",
+        "levels": {str(lev): {"photons": results.photons[lev]} for lev in results.levels},
+        "photons_note": f"nominal geometric ladder {lo:g}..{hi:g} photons over the "
+        f"structure's {n_levels} levels (see biosr.layout)",
         "summary": {
             m: {str(lev): e for lev, e in per.items()} for m, per in results.summary.items()
         },
@@ -150,9 +166,10 @@ def summary_notes(results: Results) -> list[str]:
     return notes
 
 
-def level_label(level: int) -> str:
-    """A table column's header: ``L9 (600 ph)``."""
-    return f"L{level} ({layout.PHOTONS[level]:.0f} ph)"
+def level_label(level: int, results: Results | None = None) -> str:
+    """A table column's header: ``L9 (600 ph)`` (photons of `results`' structure)."""
+    photons = layout.PHOTONS if results is None else results.photons
+    return f"L{level} ({photons[level]:.0f} ph)"
 
 
 def metric_title(name: str) -> str:

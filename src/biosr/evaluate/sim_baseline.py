@@ -26,6 +26,7 @@ from biosr.build.source import open_source, read_level
 from biosr.dataset.manifest import read_card, read_manifest
 from biosr.errors import BiosrError, DataError
 from biosr.evaluate import prediction_folder
+from biosr.evaluate.datasets import check_levels, dataset_of
 from biosr.io.tiff import write_tiff
 from biosr.reconstruct.parameters import SimParameters, estimate_parameters
 from biosr.reconstruct.wiener import reconstruct_sim
@@ -43,10 +44,14 @@ class CellJob(NamedTuple):
     normalize: str
     percentiles: tuple[float, float]
     pixel_size_nm: float
+    structure: str = layout.DEFAULT_STRUCTURE
 
 
 def crops_of_test_cells(dataset: Path) -> dict[int, list[tuple[int, int, int]]]:
     """``{cell: [(index, crop_y, crop_x), ...]}`` of the test targets in `dataset`'s manifest.
+
+    One entry per test image, also where the structure has one GT per level
+    (ER's manifest lists each crop once per level, at the same origin).
 
     Raises
     ------
@@ -59,7 +64,7 @@ def crops_of_test_cells(dataset: Path) -> dict[int, list[tuple[int, int, int]]]:
             f"{dataset}: no {layout.MANIFEST_FILE}; the sim baseline needs a dataset built "
             "by `biosr build` (it records each test crop's cell and origin)"
         )
-    crops: dict[int, list[tuple[int, int, int]]] = {}
+    crops: dict[int, set[tuple[int, int, int]]] = {}
     for row in rows.values():
         if row["split"] != "test" or row["role"] != "gt":
             continue
@@ -70,18 +75,20 @@ def crops_of_test_cells(dataset: Path) -> dict[int, list[tuple[int, int, int]]]:
                 f"{dataset / layout.MANIFEST_FILE}: test rows lack cell/crop_y/crop_x; "
                 "rebuild the dataset with `biosr build`"
             ) from None
-        crops.setdefault(cell, []).append((int(row["index"]), y, x))
+        crops.setdefault(cell, set()).add((int(row["index"]), y, x))
     if not crops:
         raise DataError(f"{dataset / layout.MANIFEST_FILE}: no test targets listed")
     return {cell: sorted(c) for cell, c in sorted(crops.items())}
 
 
 def _cell_task(job: CellJob) -> int:
+    chosen = layout.get_structure(job.structure)
+    raw_nm = chosen.pixel_size_wf_nm
     stacks = {level: read_level(Path(path)) for level, path in job.files.items()}
     brightest: SimParameters | None = None
     for level in sorted(stacks, reverse=True):
         try:
-            brightest = estimate_parameters(stacks[level])
+            brightest = estimate_parameters(stacks[level], pixel_size_nm=raw_nm)
             break
         except DataError:
             continue
@@ -93,11 +100,13 @@ def _cell_task(job: CellJob) -> int:
     written = 0
     for level, stack in stacks.items():
         try:
-            params = estimate_parameters(stack)
+            params = estimate_parameters(stack, pixel_size_nm=raw_nm)
         except DataError:
             params = brightest
-        sim, _ = reconstruct_sim(stack, params)
-        folder = Path(job.out) / layout.level_dir(level)
+        sim, _ = reconstruct_sim(
+            stack, params, pixel_size_nm=raw_nm, notch_attenuation=chosen.notch
+        )
+        folder = Path(job.out) / layout.level_dir(level, structure=chosen)
         for index, y, x in job.crops:
             crop = sim[2 * y : 2 * (y + job.patch), 2 * x : 2 * (x + job.patch)]
             if job.gt_scale == 1:
@@ -119,6 +128,7 @@ def run_sim_baseline(
     overwrite: bool = False,
     force: bool = False,
     progress: bool = False,
+    structure: str | layout.Structure | None = None,
 ) -> Path:
     """Write conventional SIM predictions of a built dataset's test split.
 
@@ -127,12 +137,12 @@ def run_sim_baseline(
     release : path-like
         The extracted original release the dataset was built from (holds ``Cell_XXX/``).
     data : path-like
-        Dataset root (folder containing ``BioSR/``, or ``Microtubules``), built by
+        Dataset root (folder containing ``BioSR/``, or a dataset folder), built by
         ``biosr build`` (its manifest and card give the crops and conventions).
     out : path-like
         Prediction folder to create (``level_XX/NNN.tif`` and ``baseline.json``).
     levels : list of int, optional
-        Levels to predict (default all nine).
+        Levels to predict (default all of the structure's levels).
     workers : int or None, optional
         Processes, one cell each (the output does not depend on it).
     overwrite : bool, optional
@@ -141,13 +151,24 @@ def run_sim_baseline(
         Write into a folder another command made (:mod:`biosr.io.owner`).
     progress : bool, optional
         Show a bar over the cells.
+    structure : str or Structure, optional
+        Which structure under ``data/BioSR/`` (default: Microtubules, or the
+        only one there); the dataset's structure gives the levels, the
+        release's file names, the raw pixel size and the notch. Linear SIM
+        only: a nonlinear-SIM structure (25 frames) is refused.
 
     Returns
     -------
     Path
         `out`.
     """
-    base = layout.dataset_dir(data)
+    base, chosen = dataset_of(data, structure)
+    if chosen.frames != layout.RAW_FRAMES:
+        raise DataError(
+            f"{base}: the sim baseline is linear SIM of {layout.RAW_FRAMES}-frame stacks; "
+            f"{chosen.name} has {chosen.frames}-frame {chosen.modality} stacks, which biosr "
+            "does not reconstruct; use the wf or rl baseline"
+        )
     card = read_card(base) or {}
     prot = card.get("protocol", {})
     if "gt_scale" not in card or "normalize" not in prot:
@@ -156,8 +177,8 @@ def run_sim_baseline(
             "the sim baseline needs a dataset built by `biosr build`"
         )
     crops = crops_of_test_cells(base)
-    lev = list(layout.LEVELS) if levels is None else [layout.check_level(v) for v in levels]
-    src = open_source(release, tuple(crops))
+    lev = list(chosen.levels) if levels is None else check_levels(levels, base, chosen)
+    src = open_source(release, tuple(crops), structure=chosen)
     if src.zip_prefix is not None:
         raise DataError(
             f"{src.path}: the sim baseline reads the raw stacks from an extracted release; "
@@ -167,7 +188,7 @@ def run_sim_baseline(
     jobs = []
     out = Path(out)
     for cell, cell_crops in crops.items():
-        files = layout.release_files(release, cell)
+        files = layout.release_files(release, cell, structure=chosen)
         paths = {lv: files[f"level_{lv:02d}"] for lv in lev}
         jobs.append(
             CellJob(
@@ -180,17 +201,19 @@ def run_sim_baseline(
                 normalize=str(prot["normalize"]),
                 percentiles=tuple(prot.get("percentiles", (0.0, 100.0))),
                 pixel_size_nm=float(card["pixel_size_gt_nm"]),
+                structure=chosen.name,
             )
         )
     prediction_folder.check_folder(out, overwrite=overwrite, force=force)
     prediction_folder.claim_folder(out)
     for lv in lev:
-        (out / layout.level_dir(lv)).mkdir(parents=True, exist_ok=True)
+        (out / layout.level_dir(lv, structure=chosen)).mkdir(parents=True, exist_ok=True)
     images = _parallel.run(
         _cell_task, jobs, workers=workers, progress=progress, desc="sim", unit="cell"
     )
     info: dict[str, Any] = {
         "dataset": str(base),
+        "structure": chosen.name,
         "release": str(release),
         "images": int(sum(images)),
         "method": "2-D linear SIM, generalised Wiener filter, the authors' settings "
@@ -228,5 +251,6 @@ def build_with_sim_baseline(
         overwrite=overwrite,
         force=force,
         progress=progress,
+        structure=build_args.get("structure"),
     )
     return dataset, sim

@@ -36,7 +36,8 @@ class Sample(NamedTuple):
     wf : torch.Tensor
         Widefield input, float32, ``(1, H, W)`` (a batch: ``(B, 1, H, W)``).
     gt : torch.Tensor
-        SIM target, float32, ``(1, s*H, s*W)`` with ``s`` 1 (published) or 2.
+        SIM target, float32, ``(1, s*H, s*W)`` with ``s`` 1 (published), 2, or 3
+        (nonlinear SIM at its native scale).
     """
 
     wf: Any
@@ -51,7 +52,8 @@ class TestSample(NamedTuple):
     wf, gt : torch.Tensor
         As in :class:`Sample`.
     level : int
-        Signal level 1..9 of the input (a tensor of levels in a batch).
+        Signal level of the input, 1..9 (ER 1..6, F-actin 1..12; a tensor of
+        levels in a batch).
     index : int
         Image number, as in the file name ``NNN.tif`` (a tensor in a batch).
     """
@@ -62,9 +64,29 @@ class TestSample(NamedTuple):
     index: Any
 
 
-def _check_args(split: str, level: Any, cache: str) -> list[int] | None:
+def _structure_of(
+    root: str | os.PathLike[str], structure: str | layout.Structure | None
+) -> layout.Structure:
+    """`structure` if given (checked), else that of the dataset at `root` (default if none)."""
+    if structure is not None:
+        return layout.get_structure(structure, error=DataError)
+    try:
+        return layout.structure_of(layout.dataset_dir(root))
+    except FileNotFoundError:  # not there (yet): the default, as a download would bring
+        return layout.MICROTUBULES
+
+
+def _check_args(
+    split: str, level: Any, cache: str, structure: layout.Structure = layout.MICROTUBULES
+) -> list[int] | None:
     """The levels to load as :func:`biosr.layout.pairs` takes them (None outside test)."""
-    levels = layout.split_levels(split, level, error=DataError)
+    try:
+        levels = layout.split_levels(split, level, structure=structure, error=ValueError)
+    except ValueError as exc:
+        detail = str(exc)
+        if detail.startswith("unknown level"):
+            detail = detail.replace("; valid", f" for {structure.name}; valid", 1)
+        raise DataError(detail) from None
     if cache not in CACHE_MODES:
         raise DataError(f"unknown cache {cache!r}; valid: {', '.join(CACHE_MODES)}")
     return None if split != "test" else [lv for lv in levels if lv is not None]
@@ -95,7 +117,7 @@ def _split_transforms(
 
 
 class BioSR:
-    """The BioSR Microtubules dataset as a map-style dataset for ``torch.utils.data``.
+    """A BioSR dataset (any structure) as a map-style dataset for ``torch.utils.data``.
 
     It has what :class:`~torch.utils.data.DataLoader` (and Lightning) use of a
     map-style ``Dataset``, ``__len__``, ``__getitem__`` and ``__getitems__``,
@@ -104,12 +126,13 @@ class BioSR:
     Parameters
     ----------
     root : path-like
-        Folder containing ``BioSR/``, or the ``Microtubules`` folder itself.
+        Folder containing ``BioSR/``, or a dataset folder itself (``Microtubules``...).
     split : {'training', 'validate', 'test'}, optional
         Which split (default ``"training"``).
     level : int, list of int or None, optional
-        Test levels (1..9) to include; None (default) means all nine. Must be
-        None for training and validation.
+        Test levels to include (those of the dataset's structure: 1..9, ER
+        1..6, F-actin 1..12); None (default) means all. Must be None for
+        training and validation.
     transforms : callable, optional
         A paired transform ``t(wf, gt, rng) -> (wf, gt)`` on NumPy batches
         ``(N, H, W)`` (see :mod:`biosr.learn.transforms`), applied after
@@ -141,6 +164,10 @@ class BioSR:
         their copy to a GPU can be asynchronous, without the extra copy a
         ``DataLoader(pin_memory=True)`` makes (default False). Only in the main
         process and where CUDA is available; otherwise ignored.
+    structure : str or Structure, optional
+        Which structure under ``ROOT/BioSR/`` (:data:`biosr.layout.STRUCTURES`);
+        None (default) takes Microtubules, or the only structure there. The
+        dataset's structure (:attr:`structure`) gives its test levels.
 
     Items
     -----
@@ -180,6 +207,7 @@ class BioSR:
         progress: bool = False,
         threads: int | None = None,
         pin_memory: bool = False,
+        structure: str | layout.Structure | None = None,
     ) -> None:
         try:
             import torch
@@ -187,14 +215,17 @@ class BioSR:
             raise BiosrError(
                 "biosr.learn.data.BioSR needs PyTorch: pip install 'biosr[ml]'"
             ) from None
-        levels = _check_args(split, level, cache)
+        chosen = _structure_of(root, structure)
+        levels = _check_args(split, level, cache, chosen)
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise DataError(f"threads must be a positive integer or None, got {threads!r}")
         norm.check_normalization(normalize)
-        if download and not _has_pairs(root, split, levels):
+        if download and not _has_pairs(root, split, levels, chosen):
             from biosr.acquire.download import download as fetch
 
-            fetch(root, splits=[split], progress=progress)
+            fetch(root, splits=[split], structure=chosen, progress=progress)
+        #: The dataset's BioSR structure (:class:`biosr.layout.Structure`).
+        self.structure = chosen
         self.root = Path(root)
         self.split = split
         self.levels = levels
@@ -204,13 +235,15 @@ class BioSR:
         self.threads = threads
         self.pin_memory = bool(pin_memory) and torch.cuda.is_available()
         self.epoch = 0
-        self._index = build_index(root, split, levels, cache, progress=progress)
+        self._index = build_index(
+            root, split, levels, cache, structure=structure, progress=progress
+        )
         self._reader = Reader(self._index)
         self._dihedral, self._rest = _split_transforms(transforms)
 
     @property
     def dataset_dir(self) -> Path:
-        """The ``Microtubules`` folder read."""
+        """The dataset folder read (``BioSR/<structure>``)."""
         return self._index.dataset
 
     @property
@@ -231,7 +264,7 @@ class BioSR:
         """The :class:`biosr.layout.Pair` of every item, in item order."""
         ix = self._index
         return [
-            layout.pair(ix.dataset, self.split, int(i), int(lv) or None)
+            layout.pair(ix.dataset, self.split, int(i), int(lv) or None, structure=self.structure)
             for lv, i in zip(ix.levels, ix.indices, strict=True)
         ]
 
@@ -302,7 +335,8 @@ class BioSR:
     def __repr__(self) -> str:
         lv = "" if self.split != "test" else f", level={self.levels}"
         return (
-            f"BioSR({str(self.dataset_dir)!r}, split={self.split!r}{lv}, items={len(self)}, "
+            f"BioSR({str(self.dataset_dir)!r}, structure={self.structure.name!r}, "
+            f"split={self.split!r}{lv}, items={len(self)}, "
             f"packed={self.packed}, normalize={self.normalize!r}, transforms={self.transforms!r})"
         )
 
@@ -362,12 +396,17 @@ def collate(items: Sequence[Any]) -> Any:
     return default_collate(items)
 
 
-def _has_pairs(root: str | os.PathLike[str], split: str, levels: list[int] | None) -> bool:
+def _has_pairs(
+    root: str | os.PathLike[str],
+    split: str,
+    levels: list[int] | None,
+    structure: layout.Structure,
+) -> bool:
     try:
-        base = layout.dataset_dir(root)
+        base = layout.dataset_dir(root, structure=structure)
     except FileNotFoundError:
         return False
-    return bool(layout.pairs(base, split, levels))
+    return bool(layout.pairs(base, split, levels, structure=structure))
 
 
 class EpochSampler:
@@ -431,21 +470,24 @@ def load_arrays(
     *,
     cache: str = "auto",
     progress: bool = False,
+    structure: str | layout.Structure | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load a split (or test levels) as NumPy arrays ``(wf, gt)``; no torch needed.
 
     Parameters
     ----------
     root : path-like
-        Folder containing ``BioSR/``, or the ``Microtubules`` folder.
+        Folder containing ``BioSR/``, or a dataset folder (``Microtubules``...).
     split : {'training', 'validate', 'test'}
         Which split.
     level : int, list of int or None, optional
-        Test levels; None means all nine, concatenated level by level.
+        Test levels; None means all of the structure's, concatenated level by level.
     cache : {'auto', 'packed', 'files'}, optional
         As in :class:`BioSR`.
     progress : bool, optional
         Show a progress bar while reading files or packing.
+    structure : str or Structure, optional
+        Which structure under ``ROOT/BioSR/``, as in :class:`BioSR`.
 
     Returns
     -------
@@ -453,20 +495,27 @@ def load_arrays(
         ``(N, H, W)`` and ``(N, s*H, s*W)`` float32, row ``i`` one pair, in
         :func:`biosr.layout.pairs` order. Read-only memory maps when packed
         and a single group is asked for (training, validation, or one test
-        level whose GT rows line up); otherwise arrays in memory.
+        level whose GT rows line up); otherwise arrays in memory (so are the
+        GTs of several ER test levels, which has one GT per level).
 
     Examples
     --------
     >>> wf, gt = load_arrays("/data", "test", level=9)  # doctest: +SKIP
     """
-    levels = _check_args(split, level, cache)
-    index = build_index(root, split, levels, cache, progress=progress)
+    levels = _check_args(split, level, cache, _structure_of(root, structure))
+    index = build_index(root, split, levels, cache, structure=structure, progress=progress)
     if isinstance(index, PackedIndex):
-        wf_maps, gt_map = Reader(index).maps()
+        wf_maps, gt_maps = Reader(index).maps()
         wf = wf_maps[0] if len(wf_maps) == 1 else np.concatenate(wf_maps)
         rows = index.gt_rows
-        contiguous = len(rows) == len(gt_map) and np.array_equal(rows, np.arange(len(gt_map)))
-        gt = gt_map if contiguous else gt_map[rows]
+        if len(gt_maps) == 1:
+            gt_map = gt_maps[0]
+            contiguous = len(rows) == len(gt_map) and np.array_equal(rows, np.arange(len(gt_map)))
+            return wf, gt_map if contiguous else gt_map[rows]
+        gt = np.empty((len(rows), *gt_maps[0].shape[1:]), dtype=gt_maps[0].dtype)
+        for k, gt_map in enumerate(gt_maps):  # one GT array per level (ER's test split)
+            chosen = index.gt_group == k
+            gt[chosen] = gt_map[rows[chosen]]
         return wf, gt
     wf = _pack.read_images(index.wf_paths, progress=progress, desc=f"reading {split} WF")
     gt = _pack.read_images(index.gt_paths, progress=progress, desc=f"reading {split} GT")

@@ -48,7 +48,7 @@ class BioSRDataModule(L.LightningDataModule):
     Parameters
     ----------
     root : path-like
-        Folder containing ``BioSR/``, or the ``Microtubules`` folder.
+        Folder containing ``BioSR/``, or a dataset folder (``Microtubules``...).
     batch_size : int, optional
         Pairs per training batch (default 4, as the authors).
     num_workers : int, optional
@@ -65,7 +65,7 @@ class BioSRDataModule(L.LightningDataModule):
     normalize : {'stored', 'minmax', 'percentile'}, optional
         Normalisation of every split (default as stored).
     test_level : int, list of int or None, optional
-        Test levels for ``test``/``predict`` (default all nine).
+        Test levels for ``test``/``predict`` (default all of the structure's).
     eval_batch_size : int, optional
         Batch size of validation and test (default: `batch_size`).
     seed : int, optional
@@ -77,6 +77,9 @@ class BioSRDataModule(L.LightningDataModule):
         available). Loading in the main process, packed batches are read straight
         into pinned memory (:class:`~biosr.learn.data.BioSR` ``pin_memory``);
         Lightning copies them to the GPU with ``non_blocking=True``.
+    structure : str, optional
+        Which structure under ``ROOT/BioSR/`` (default: Microtubules, or the
+        only one there), as in :class:`~biosr.learn.data.BioSR`.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class BioSRDataModule(L.LightningDataModule):
         seed: int = 0,
         download: bool = False,
         pin_memory: bool | None = None,
+        structure: str | None = None,
     ) -> None:
         super().__init__()
         if crop is not None and int(crop) < 1:
@@ -110,6 +114,7 @@ class BioSRDataModule(L.LightningDataModule):
         self.seed = int(seed)
         self.download = bool(download)
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
+        self.structure = structure
         self.train_set: BioSR | None = None
         self.val_set: BioSR | None = None
         self.test_set: BioSR | None = None
@@ -132,6 +137,7 @@ class BioSRDataModule(L.LightningDataModule):
             cache=self.cache,
             seed=self.seed,
             pin_memory=self.pin_memory and self.num_workers == 0,
+            structure=self.structure,
             **kwargs,
         )
 

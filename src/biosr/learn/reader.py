@@ -42,9 +42,10 @@ class PackedIndex(NamedTuple):
     indices: np.ndarray  # image number per item
     wf_group: np.ndarray  # which WF array per item
     wf_rows: np.ndarray  # row in that array
-    gt_rows: np.ndarray  # row in the GT array
+    gt_rows: np.ndarray  # row in its GT array
     wf_arrays: tuple[str, ...]  # array file per WF group
-    gt_array: str  # GT array file
+    gt_arrays: tuple[str, ...]  # array file per GT group (one, or one per level: ER's test)
+    gt_group: np.ndarray  # which GT array per item
 
 
 class FileIndex(NamedTuple):
@@ -74,37 +75,45 @@ def build_index(
     levels: list[int] | None,
     cache: str,
     *,
+    structure: str | layout.Structure | None = None,
     progress: bool = False,
 ) -> Index:
     """The index of `split` (test: `levels`) under `root`: packed when `cache` allows and the
     cache is fresh (``"packed"`` packs it first), else the TIFF files.
+
+    `structure` selects the dataset under ``ROOT/BioSR/`` (default: Microtubules,
+    or the only one there); the dataset's structure gives the test levels.
 
     Raises
     ------
     DataError
         When the split has no pairs, or a packed WF image has no GT.
     """
-    dataset = _pack.dataset_folder(root)
+    dataset = _pack.dataset_folder(root, structure=structure)
+    chosen = layout.structure_of(dataset) if structure is None else layout.get_structure(structure)
     lev_arg = levels
-    if split == "test" and levels == list(layout.LEVELS):  # all levels: those on disk
-        lev_arg = [lv for lv in layout.LEVELS if layout.pairs(dataset, split, lv)] or None
-    wf_groups = _pack.groups(split, lev_arg)
-    gt_group = wf_groups.pop()
+    if split == "test" and levels == list(chosen.levels):  # all levels: those on disk
+        lev_arg = [
+            lv for lv in chosen.levels if layout.pairs(dataset, split, lv, structure=chosen)
+        ] or None
+    all_groups = _pack.groups(split, lev_arg, structure=chosen)
+    wf_groups = [g for g in all_groups if g.role == "wf"]
+    gt_groups = [g for g in all_groups if g.role == "gt"]
     if cache != "files":
-        states = [_pack.fresh_index(dataset, g) for g in [*wf_groups, gt_group]]
+        states = [_pack.fresh_index(dataset, g) for g in [*wf_groups, *gt_groups]]
         indexes = [index if state == "fresh" else None for state, index in states]
         if cache == "packed" and any(i is None for i in indexes):
-            if not layout.pairs(dataset, split, lev_arg):
+            if not layout.pairs(dataset, split, lev_arg, structure=chosen):
                 raise _missing(dataset, split)
             indexes = [
                 _pack.pack_group(dataset, group, force=True, progress=progress).index
                 if idx is None
                 else idx
-                for group, idx in zip([*wf_groups, gt_group], indexes, strict=True)
+                for group, idx in zip([*wf_groups, *gt_groups], indexes, strict=True)
             ]
         if all(i is not None for i in indexes):
-            return _packed_index(dataset, split, wf_groups, gt_group, indexes)
-    pairs = layout.pairs(dataset, split, lev_arg)
+            return _packed_index(dataset, split, wf_groups, gt_groups, indexes)
+    pairs = layout.pairs(dataset, split, lev_arg, structure=chosen)
     if not pairs:
         raise _missing(dataset, split)
     return FileIndex(
@@ -121,22 +130,25 @@ def _packed_index(
     dataset: Path,
     split: str,
     wf_groups: list[_pack.Group],
-    gt_group: _pack.Group,
+    gt_groups: list[_pack.Group],
     indexes: list[dict[str, Any]],
 ) -> PackedIndex:
-    *wf_idx, gt_idx = indexes
-    gt_row_of = {i: r for r, i in enumerate(gt_idx["indices"])}
-    levels, indices, group_of, rows, gt_rows = [], [], [], [], []
+    wf_idx, gt_idx = indexes[: len(wf_groups)], indexes[len(wf_groups) :]
+    gt_row_of = [{i: r for r, i in enumerate(idx["indices"])} for idx in gt_idx]
+    gt_of_level = {g.level: k for k, g in enumerate(gt_groups)}  # {None: 0} when shared
+    levels, indices, group_of, rows, gt_of, gt_rows = [], [], [], [], [], []
     for g, (group, idx) in enumerate(zip(wf_groups, wf_idx, strict=True)):
+        k = gt_of_level.get(group.level, 0)
         for row, i in enumerate(idx["indices"]):
-            if i not in gt_row_of:
+            if i not in gt_row_of[k]:
                 name = layout.file_name(split, i)
-                raise DataError(f"{dataset / gt_group.folder / name}: file not found")
+                raise DataError(f"{dataset / gt_groups[k].folder / name}: file not found")
             levels.append(group.level or 0)
             indices.append(i)
             group_of.append(g)
             rows.append(row)
-            gt_rows.append(gt_row_of[i])
+            gt_of.append(k)
+            gt_rows.append(gt_row_of[k][i])
     if not indices:
         raise _missing(dataset, split)
     return PackedIndex(
@@ -148,7 +160,8 @@ def _packed_index(
         wf_rows=np.array(rows, dtype=np.intp),
         gt_rows=np.array(gt_rows, dtype=np.intp),
         wf_arrays=tuple(i["array"] for i in wf_idx),
-        gt_array=gt_idx["array"],
+        gt_arrays=tuple(i["array"] for i in gt_idx),
+        gt_group=np.array(gt_of, dtype=np.intp),
     )
 
 
@@ -184,12 +197,12 @@ class Reader:
                 os.close(fd)
         self._files, self._pool, self._helpers = None, None, 0
 
-    def maps(self) -> tuple[list[np.ndarray], np.ndarray]:
-        """Read-only memory maps of the WF arrays (one per group) and the GT array (packed)."""
+    def maps(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Read-only memory maps of the WF and the GT arrays (one per group; packed)."""
         folder = _pack.pack_dir(self.index.dataset)
         try:
             wf = [np.load(folder / a, mmap_mode="r") for a in self.index.wf_arrays]
-            gt = np.load(folder / self.index.gt_array, mmap_mode="r")
+            gt = [np.load(folder / a, mmap_mode="r") for a in self.index.gt_arrays]
         except FileNotFoundError as exc:
             raise _vanished(exc.filename) from None
         return wf, gt
@@ -199,7 +212,7 @@ class Reader:
             self._files, self._pool, self._helpers = {}, None, 0
             self._pid = os.getpid()
             folder = _pack.pack_dir(self.index.dataset)
-            for name in {*self.index.wf_arrays, self.index.gt_array}:
+            for name in {*self.index.wf_arrays, *self.index.gt_arrays}:
                 try:
                     mm = np.load(folder / name, mmap_mode="r")
                     fd = os.open(folder / name, os.O_RDONLY)
@@ -213,7 +226,8 @@ class Reader:
         """Image shape of `role` when packed (known without reading), else None."""
         if not isinstance(self.index, PackedIndex):
             return None
-        return self._open()[self.index.gt_array if role == "gt" else self.index.wf_arrays[0]][2]
+        arrays = self.index.gt_arrays if role == "gt" else self.index.wf_arrays
+        return self._open()[arrays[0]][2]
 
     def read_files(self, items: np.ndarray, role: str) -> np.ndarray:
         """The ``(B, H, W)`` images of `role` (``"wf"``/``"gt"``) of `items`, from TIFFs (files)."""
@@ -244,7 +258,7 @@ class Reader:
                 names = [ix.wf_arrays[g] for g in ix.wf_group[items]]
                 rows = ix.wf_rows[items].tolist()
             else:
-                names = [ix.gt_array] * n
+                names = [ix.gt_arrays[g] for g in ix.gt_group[items]]
                 rows = ix.gt_rows[items].tolist()
             plans.append((out, names, rows))
         symmetries = [0] * n if ks is None else ks.tolist()
