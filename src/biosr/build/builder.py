@@ -359,36 +359,17 @@ def _mask(gt: np.ndarray, scale: int, options: BuildOptions) -> np.ndarray:
 
 
 def _test_gt_levels(structure: layout.Structure, keys: dict[int, str]) -> dict[int, str]:
-    """``{level: GT key}`` of the test targets to write, one per test GT folder of the layout.
+    """``{level: GT key}`` of the test targets to write: one per test GT folder of the layout.
 
-    One GT for every level (the cell's, written once at the first level's
-    path), or, for one GT per level, each level's own where the layout gives
-    each level its own test GT folder. Where the layout has a single test GT
-    folder for a structure with a GT per level, the highest level's GT is
-    written (:func:`_shared_test_gt_note` words it for the card).
+    One GT for every level is written once, at the first level's path (the
+    folder all levels share); a GT per level (ER) is written at each level's
+    own folder (:func:`biosr.layout.split_dirs` gives it one).
     """
-    folders = {lv: layout.split_dirs("test", lv, structure=structure)[1] for lv in keys}
-    if len(set(keys.values())) == 1 or len(set(folders.values())) == len(folders):
-        firsts: dict[Any, int] = {}
-        for level in structure.levels:
-            firsts.setdefault((folders[level], keys[level]), level)
-        return {level: keys[level] for level in firsts.values()}
-    top = structure.levels[-1]
-    return {top: keys[top]}
-
-
-def _shared_test_gt_note(structure: layout.Structure) -> str | None:
-    """What the card says when a per-level GT has to share one test target folder; else None."""
-    keys = {lv: gt_key(structure, lv) for lv in structure.levels}
-    chosen = _test_gt_levels(structure, keys)
-    if len(set(keys.values())) == 1 or len(chosen) == len(keys):
-        return None
-    (level,) = chosen
-    return (
-        f"{structure.name} has one SIM GT per level, but the layout has one test target per "
-        f"index: every level's test input is paired with the level {level:02d} GT "
-        f"({structure.sim_gt_file_name(level)}); only that level's test pairs are aligned"
-    )
+    firsts: dict[Any, int] = {}
+    for level in structure.levels:
+        folder = layout.split_dirs("test", level, structure=structure)[1]
+        firsts.setdefault((folder, keys[level]), level)
+    return {level: keys[level] for level in firsts.values()}
 
 
 def _normalize(patch: np.ndarray, options: BuildOptions) -> np.ndarray:
@@ -466,9 +447,6 @@ def _card(
     if structure.gt_per_level:
         gt_file = f"{structure.sim_gt_file_name(structure.levels[0])} ... (one per level)"
     binned = f", {native}x{native} binned onto the WF grid" if options.gt_scale == 1 else ""
-    extra: dict[str, Any] = {}
-    if (note := _shared_test_gt_note(structure)) is not None:
-        extra["test_gt"] = note
     return card_base(
         structure=structure,
         producer="biosr build",
@@ -494,7 +472,6 @@ def _card(
             "ground_truth": gt_file + binned,
             **{k: list(v) if isinstance(v, tuple) else v for k, v in options.flat().items()},
         },
-        **extra,
         uncertain=list(structure.uncertain),
         checked=src.checked,
         build={"fingerprint": fingerprint},
