@@ -17,6 +17,7 @@ from biosr.errors import BiosrError, DataError  # noqa: E402
 from biosr.io.tiff import read_pixel_size_nm, read_tiff, write_tiff  # noqa: E402
 from biosr.learn.models import build_model  # noqa: E402
 from biosr.learn.predict import (  # noqa: E402
+    HALO,
     _ramp,
     load_model,
     normalize_image,
@@ -114,7 +115,35 @@ def test_predict_mirrors_test_wf_for_evaluate(tmp_path):
     wf = read_tiff(tmp_path / "data" / "BioSR/Microtubules/test_wf/level_03/002.tif")
     loaded = load_model(_checkpoint(tmp_path))
     np.testing.assert_allclose(
-        read_tiff(out / "level_03/002.tif"), _whole(loaded.net, wf), atol=1e-6
+        read_tiff(out / "level_03/002.tif"), _mirrored_whole(loaded.net, wf, HALO), atol=1e-6
+    )
+
+
+def _mirrored_whole(net, image, halo):
+    """Whole-image prediction of `image` mirrored by `halo` (bioimage.io's padding), cropped."""
+    h, w = image.shape
+    s = int(net.scale)
+    pred = _whole(net, np.pad(image, halo, mode="symmetric"))
+    return pred[halo * s : (halo + h) * s, halo * s : (halo + w) * s]
+
+
+@pytest.mark.parametrize(("scale", "tile"), [(1, 512), (2, 96)])
+def test_the_halo_mirrors_the_image_as_bioimageio_pads_it(scale, tile):
+    # One tile or many: the prediction is the network's on the image mirrored by the halo
+    # (numpy's and bioimage.io's "symmetric"), cropped back, up to the image's very edge.
+    torch.manual_seed(0)
+    net = build_model("unet", scale=scale, base=8).eval()
+    with torch.no_grad():
+        net.out.weight.mul_(50)  # an untrained U-Net barely corrects its input
+    image = _image((120, 148), seed=4)  # multiples of 4: so is the mirrored whole
+    got = predict_image(net, image, tile=tile, overlap=64, margin=28, halo=HALO)
+    np.testing.assert_allclose(got, _mirrored_whole(net, image, HALO), atol=1e-5)
+    # The halo is what makes the edges agree: the network's zero padding differs there.
+    zero = predict_image(net, image, tile=tile, overlap=64, margin=28, halo=0)
+    assert np.abs(zero - got).max() > 1e-2
+    # A halo off the network's grid is rounded up onto it (U-Net: 4), not shifted.
+    np.testing.assert_array_equal(
+        predict_image(net, image, tile=tile, overlap=64, margin=28, halo=HALO - 3), got
     )
 
 
@@ -165,6 +194,8 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         predict(nope, tmp_path / "empty", tmp_path / "o", tile=64)
     with pytest.raises(BiosrError, match="margin must be at least 0"):
         predict(nope, tmp_path / "empty", tmp_path / "o", margin=-1)
+    with pytest.raises(BiosrError, match="halo must be at least 0, got -2"):
+        predict(nope, tmp_path / "empty", tmp_path / "o", halo=-2)
 
 
 def test_dataset_without_the_split_folder_is_an_error(tmp_path):

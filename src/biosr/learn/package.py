@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from biosr import layout
 from biosr.errors import BiosrError
 
 #: The bioimage.io description inside every package.
@@ -25,6 +26,53 @@ CONFIG_FILE = "biosr.json"
 CONFIG_FORMAT = "biosr-package/1"
 #: The ``pytorch_state_dict`` weights inside a package.
 STATE_DICT_FILE = "weights.pt"
+
+
+def recorded_structure(
+    hyper_parameters: dict[str, Any],
+    training_data: dict[str, Any] | None,
+    *,
+    source: str | os.PathLike[str] = "",
+) -> layout.Structure | None:
+    """The BioSR structure a checkpoint or package records it was trained on; None if none.
+
+    The record of the training data names it in its dataset card (``structure``,
+    :func:`biosr.dataset.manifest.card_base`), else the hyper-parameters do
+    (``structure``, :class:`biosr.learn.train.SRModule`); a checkpoint of an
+    earlier biosr records neither.
+
+    Parameters
+    ----------
+    hyper_parameters : dict
+        The checkpoint's hyper-parameters.
+    training_data : dict or None
+        Its record of the training data (:data:`biosr.learn.predict.TRAINING_DATA_KEY`).
+    source : path-like
+        The checkpoint, named in the error.
+
+    Raises
+    ------
+    BiosrError
+        If the record names a structure biosr does not know.
+
+    Examples
+    --------
+    >>> recorded_structure({"structure": "ER"}, None).name
+    'ER'
+    >>> recorded_structure({}, {"card": {"structure": "F-actin_Nonlinear"}}).gt_scale
+    3
+    >>> recorded_structure({}, {"card": None}) is None
+    True
+    """
+    card = (training_data or {}).get("card")
+    named = card.get("structure") if isinstance(card, dict) else None
+    named = named if named is not None else hyper_parameters.get("structure")
+    if named is None:
+        return None
+    try:
+        return layout.get_structure(str(named))
+    except ValueError as exc:
+        raise BiosrError(f"{source}: the record of its training data names an {exc}") from None
 
 
 def is_package(path: str | os.PathLike[str]) -> bool:
@@ -39,10 +87,13 @@ def is_package(path: str | os.PathLike[str]) -> bool:
         return False
 
 
-def read_package(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any], int]:
-    """Hyper-parameters, state dict and training steps of a package of ``biosr export``.
+def read_package(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, Any], dict[str, Any], int, dict[str, Any]]:
+    """Hyper-parameters, state dict, training steps and config of a package of ``biosr export``.
 
     Reads only the zip's ``biosr.json`` and state-dict weights (no bioimage.io library).
+    The config is the whole ``biosr.json`` (its ``halo``, its record of the training data).
 
     Raises
     ------
@@ -68,4 +119,4 @@ def read_package(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str
         raise
     except Exception as exc:  # zipfile, json and torch raise many types for a bad file
         raise BiosrError(f"{path}: not a readable model package ({type(exc).__name__})") from None
-    return hp, state, step
+    return hp, state, step, config

@@ -1,13 +1,20 @@
 """Run a trained network on patches or full fields, tiled without seams, and write TIFFs.
 
-A field larger than the tile is cut into overlapping tiles. Each tile's
+A field is first extended by a halo (:data:`HALO`) on every side, mirrored with
+its edge pixels repeated (numpy's and xarray's ``symmetric`` mode). That is what
+bioimage.io tools do with a package's halo (``bioimageio.core`` pads an input
+with its ``pad``, by default symmetric), so ``biosr predict`` and those tools
+agree up to the field's edges, and the network sees image-like context there
+instead of its convolutions' zeros.
+
+A field larger than the tile is then cut into overlapping tiles. Each tile's
 prediction is weighted by a window that is zero over its outer ``margin``
 pixels (where the network saw the tile's edge, not the image) and then rises
 as a raised cosine (``sin^2``) across the rest of the overlap, so that the
 weights of neighbouring tiles sum to one: the blend has no seam, and for a
 translation-equivariant network (the U-Net, with tile origins on its pooling
 grid) whose receptive-field radius is at most ``margin``, the tiled result
-equals whole-image prediction away from the image's borders. DFCAN's Fourier
+equals the network's prediction of the whole mirrored field. DFCAN's Fourier
 attention pools over the whole input, so for DFCAN tiling is a close, smooth
 approximation. Hand-written because no maintained library does this blend for
 arbitrary torch models without heavy dependencies.
@@ -41,6 +48,16 @@ IMAGE_SUFFIXES = (".tif", ".tiff")
 INFERENCE_PRECISIONS: tuple[str, ...] = ("auto", "32-true", "bf16-mixed")
 #: The producer name of prediction folders (:mod:`biosr.io.owner`).
 PRODUCER = "predict"
+#: Context in input pixels mirrored around a field (rounded up to the network's size
+#: multiple) and the halo of exported packages: at least the receptive-field radius of the
+#: default U-Net (depth 2: 23 px) and of DFCAN's convolutions (stem, 4 x 4 blocks of two
+#: 3x3 convolutions, upsampling and head: 35 px; its attention is global).
+HALO = 40
+#: numpy's padding mode for the halo: bioimage.io's default (``SymmetricPadding``).
+HALO_MODE = "symmetric"
+#: The key of a ``biosr train`` checkpoint (and of a package's ``biosr.json``) that records
+#: the training data: :func:`biosr.learn.train.train` writes it, :func:`load_model` reads it.
+TRAINING_DATA_KEY = "biosr_training_data"
 
 
 class LoadedModel(NamedTuple):
@@ -58,6 +75,12 @@ class LoadedModel(NamedTuple):
         Training steps behind the weights.
     hyper_parameters : dict
         The checkpoint's hyper-parameters (model, scale, model_options, recipe).
+    training_data : dict or None
+        What the checkpoint records of its training data (:data:`TRAINING_DATA_KEY`):
+        ``path``, ``normalize`` (the loader's) and ``card`` (the dataset card, without
+        its citation); None for a checkpoint that records none.
+    halo : int
+        The halo to mirror around a field: a package's own, else :data:`HALO`.
     """
 
     net: object
@@ -65,6 +88,8 @@ class LoadedModel(NamedTuple):
     scale: int
     global_step: int
     hyper_parameters: dict = {}  # noqa: RUF012 (a NamedTuple default; never mutated)
+    training_data: dict | None = None
+    halo: int = HALO
 
 
 def load_model(checkpoint: str | os.PathLike[str], *, device: str = "cpu") -> LoadedModel:
@@ -95,17 +120,58 @@ def load_model(checkpoint: str | os.PathLike[str], *, device: str = "cpu") -> Lo
     if not path.is_file():
         raise BiosrError(f"{path}: checkpoint not found")
     if is_package(path):
-        hp, state, step = read_package(path)
+        hp, state, step, record = read_package(path)
     else:
-        hp, state, step = _read_checkpoint(path)
+        hp, state, step, record = _read_checkpoint(path)
     net = build_model(hp["model"], scale=int(hp["scale"]), **dict(hp.get("model_options") or {}))
     net.load_state_dict(state)
     net.eval().to(device)
-    return LoadedModel(net, hp["model"], int(hp["scale"]), step, dict(hp))
+    data = record.get(TRAINING_DATA_KEY)
+    return LoadedModel(
+        net,
+        hp["model"],
+        int(hp["scale"]),
+        step,
+        dict(hp),
+        training_data=dict(data) if isinstance(data, dict) else None,
+        halo=int(record.get("halo", HALO)),
+    )
 
 
-def _read_checkpoint(path: Path) -> tuple[dict, dict, int]:
-    """Hyper-parameters, network state dict and step count of a ``biosr train`` checkpoint."""
+def training_record(
+    root: str | os.PathLike[str], normalize: str = "stored", *, structure: str | None = None
+) -> dict:
+    """What a checkpoint records of its training data (:data:`TRAINING_DATA_KEY`).
+
+    Parameters
+    ----------
+    root : path-like
+        The dataset trained on (folder containing ``BioSR/``, or the dataset folder).
+    normalize : str
+        The data module's normalisation of the patches (:data:`biosr.normalize.NORMALIZATIONS`).
+    structure : str, optional
+        The structure under `root` (default: :func:`biosr.layout.dataset_dir`'s choice).
+
+    Returns
+    -------
+    dict
+        ``path``: the dataset folder, absolute (`root` where none is found);
+        ``normalize``; ``card``: the dataset card without its citation, None where the
+        dataset has none.
+    """
+    from biosr.dataset.manifest import read_card
+
+    try:
+        folder = layout.dataset_dir(root, structure=structure)
+        card = read_card(folder)
+    except (FileNotFoundError, BiosrError):  # no dataset or no valid card: nothing to record
+        folder, card = Path(root), None
+    summary = None if card is None else {k: v for k, v in card.items() if k != "citation"}
+    return {"path": str(folder.resolve()), "normalize": normalize, "card": summary}
+
+
+def _read_checkpoint(path: Path) -> tuple[dict, dict, int, dict]:
+    """Hyper-parameters, network state dict, step count and the whole checkpoint dict."""
     import torch
 
     try:
@@ -116,7 +182,7 @@ def _read_checkpoint(path: Path) -> tuple[dict, dict, int]:
     if not hp or "model" not in hp or "state_dict" not in ckpt:
         raise BiosrError(f"{path}: not a biosr training checkpoint (no model hyper-parameters)")
     state = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items()}
-    return dict(hp), state, int(ckpt.get("global_step", 0))
+    return dict(hp), state, int(ckpt.get("global_step", 0)), ckpt
 
 
 def _ramp(length: int, overlap: int, margin: int, left: bool, right: bool) -> np.ndarray:
@@ -143,10 +209,15 @@ def _axis_plan(n: int, tile: int, stride: int, align: int) -> tuple[int, list[in
     return padded, starts, tile
 
 
-def check_tiling(tile: int, overlap: int, margin: int, batch_size: int) -> None:
-    """BiosrError unless ``tile > overlap > 2 * margin >= 0`` and ``batch_size >= 1``."""
+def check_tiling(tile: int, overlap: int, margin: int, batch_size: int, halo: int = 0) -> None:
+    """BiosrError unless ``tile > overlap > 2 * margin >= 0``, ``batch_size >= 1``, ``halo >= 0``.
+
+    (The halo is checked when given: :func:`predict` passes 0 for a package's own.)
+    """
     if margin < 0:
         raise BiosrError(f"margin must be at least 0, got {margin}")
+    if halo < 0:
+        raise BiosrError(f"halo must be at least 0, got {halo}")
     if 2 * margin >= overlap:
         raise BiosrError(f"overlap ({overlap}) must exceed twice the margin ({margin})")
     if tile <= overlap:
@@ -162,11 +233,12 @@ def predict_image(
     tile: int = 256,
     overlap: int = 96,
     margin: int = 32,
+    halo: int = HALO,
     batch_size: int = 4,
     device: str | None = None,
     precision: str = "auto",
 ) -> np.ndarray:
-    """Predict one 2-D image, in overlapping tiles when it is larger than `tile`.
+    """Predict one 2-D image, mirrored by a halo, in overlapping tiles when larger than `tile`.
 
     Parameters
     ----------
@@ -182,6 +254,10 @@ def predict_image(
     margin : int
         Outer pixels of each tile given zero weight (at least the network's
         receptive-field radius for an exact result); ``2 * margin < overlap``.
+    halo : int
+        Pixels mirrored around the image (:data:`HALO_MODE`, rounded up to the network's
+        size multiple) before tiling, as bioimage.io tools pad with a package's halo; 0
+        leaves the image's borders to the network's zero padding.
     batch_size : int
         Tiles per forward pass.
     device : str, optional
@@ -207,7 +283,8 @@ def predict_image(
     if image.ndim != 2:
         raise ValueError(f"predict_image takes a 2-D image, got shape {image.shape}")
     tile = math.ceil(tile / align) * align
-    check_tiling(tile, overlap, margin, batch_size)
+    check_tiling(tile, overlap, margin, batch_size, halo)
+    halo = math.ceil(halo / align) * align  # keeps the tiles on the network's grid
     stride = max(align, (tile - overlap) // align * align)
     if device is None:
         device = next(net.parameters()).device
@@ -216,9 +293,11 @@ def predict_image(
     # Tiles go through pinned memory with asynchronous copies on CUDA.
     pin = device.type == "cuda"
     h, w = image.shape
-    ph, ys, th = _axis_plan(h, tile, stride, align)
-    pw, xs, tw = _axis_plan(w, tile, stride, align)
-    padded = np.pad(np.asarray(image, np.float32), ((0, ph - h), (0, pw - w)), mode="reflect")
+    ph, ys, th = _axis_plan(h + 2 * halo, tile, stride, align)
+    pw, xs, tw = _axis_plan(w + 2 * halo, tile, stride, align)
+    # The halo on every side; the tiles' alignment, further on, beyond the bottom and right.
+    widths = ((halo, ph - h - halo), (halo, pw - w - halo))
+    padded = np.pad(np.asarray(image, np.float32), widths, mode=HALO_MODE)
     out = np.zeros((ph * scale, pw * scale), np.float64)
     weight = np.zeros_like(out)
     boxes = [(y, x) for y in ys for x in xs]
@@ -239,7 +318,8 @@ def predict_image(
                 out[sy, sx] += win * p
                 weight[sy, sx] += win
     result = out / weight
-    return result[: h * scale, : w * scale].astype(np.float32)
+    y0 = x0 = halo * scale
+    return result[y0 : y0 + h * scale, x0 : x0 + w * scale].astype(np.float32)
 
 
 def _inference_bf16(precision: str, device) -> bool:
@@ -312,6 +392,7 @@ def predict(
     tile: int = 256,
     overlap: int = 96,
     margin: int = 32,
+    halo: int | None = None,
     batch_size: int = 4,
     normalize: str = "auto",
     device: str = "auto",
@@ -336,6 +417,9 @@ def predict(
         Dataset split to predict when `source` is a dataset.
     tile, overlap, margin, batch_size
         Tiling, see :func:`predict_image`.
+    halo : int, optional
+        Pixels mirrored around each image, see :func:`predict_image` (default: a
+        package's halo, else :data:`HALO`).
     normalize : {'auto', 'stored', 'minmax', 'percentile'}
         Input normalisation (:func:`normalize_image`).
     device : str
@@ -364,13 +448,16 @@ def predict(
         split's ``SPLIT_wf`` folder.
     """
     from biosr.learn.device import resolve_device
+    from biosr.learn.package import recorded_structure
 
     layout.check_split(split)
-    check_tiling(tile, overlap, margin, batch_size)
+    check_tiling(tile, overlap, margin, batch_size, 0 if halo is None else halo)
     owner.check_replaceable(out, PRODUCER, force=force)
     dev = resolve_device(device)
     _inference_bf16(precision, dev)  # an unknown precision fails before any work
     loaded = load_model(checkpoint, device=str(dev))
+    hp, record = loaded.hyper_parameters, loaded.training_data
+    trained_on = recorded_structure(hp, record, source=checkpoint)  # None: records none
     items = plan_inputs(source, split=split)
     out = Path(out)
     owner.claim(out, PRODUCER)
@@ -385,10 +472,13 @@ def predict(
             tile=tile,
             overlap=overlap,
             margin=margin,
+            halo=loaded.halo if halo is None else halo,
             batch_size=batch_size,
             precision=precision,
         )
         pixel = read_pixel_size_nm(src)
+        if pixel is None and trained_on is not None:  # the sampling the model was trained at
+            pixel = trained_on.pixel_size_wf_nm
         target.parent.mkdir(parents=True, exist_ok=True)
         write_tiff(target, pred, pixel_size_nm=None if pixel is None else pixel / loaded.scale)
     return out

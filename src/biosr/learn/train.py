@@ -37,8 +37,9 @@ import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from biosr import layout
 from biosr._parallel import available_cores
-from biosr.errors import BiosrError
+from biosr.errors import BiosrError, DataError
 from biosr.io import owner
 from biosr.io.atomic import atomic_path, write_text
 from biosr.learn.datamodule import BioSRDataModule
@@ -100,6 +101,9 @@ class SRModule(L.LightningModule):
     recipe : str, Recipe or dict, optional
         How to train (default the authors', ``dlsr``); saved, as a dict, in the
         checkpoint's hyper-parameters.
+    structure : str, optional
+        The BioSR structure trained on (:data:`biosr.layout.STRUCTURES`), recorded
+        in the checkpoint's hyper-parameters; None when unknown (a custom data module).
     **overrides
         Recipe fields to replace (``lr=1e-3``...; None keeps the recipe's).
     """
@@ -110,6 +114,8 @@ class SRModule(L.LightningModule):
         scale: int = 1,
         model_options: dict[str, Any] | None = None,
         recipe: str | Recipe | dict[str, Any] | None = None,
+        *,
+        structure: str | None = None,
         **overrides: Any,
     ) -> None:
         super().__init__()
@@ -120,6 +126,7 @@ class SRModule(L.LightningModule):
                 "scale": scale,
                 "model_options": model_options,
                 "recipe": self.recipe.to_dict(),
+                "structure": structure,
             }
         )
         self.net = build_model(model, scale=scale, **(model_options or {}))
@@ -134,6 +141,8 @@ class SRModule(L.LightningModule):
         self._compiled_net: Any = None
         self._eager_redo: Any = None
         self._redo_gt: Any = None
+        #: What checkpoints record of the training data (set by train; see load_model).
+        self.training_data: dict[str, Any] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self._layout(x))
@@ -269,6 +278,10 @@ class SRModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.plateau is not None:
             checkpoint["biosr_plateau"] = self.plateau.state_dict()
+        if self.training_data is not None:
+            from biosr.learn.predict import TRAINING_DATA_KEY
+
+            checkpoint[TRAINING_DATA_KEY] = self.training_data
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Called before configure_optimizers on resume; applied there.
@@ -410,12 +423,39 @@ def _loggers(out: Path) -> list:
     return loggers
 
 
-def infer_scale(data: str | os.PathLike[str]) -> int:
-    """GT size / WF size of a dataset copy, from its first training pair."""
-    from biosr import layout
+def data_structure(data: Any, structure: str | None = None) -> str | None:
+    """Name of the BioSR structure `data` holds: `structure` when given, else the dataset's.
+
+    `data` is a dataset root or folder (:func:`biosr.layout.structure_of` of the
+    folder ``structure`` selects under it), or a data module (its ``structure``
+    attribute, None if it has none; a :class:`~biosr.learn.datamodule.BioSRDataModule`'s dataset's).
+
+    Raises
+    ------
+    DataError
+        An unknown structure, or no dataset at `data`.
+    """
+    if isinstance(data, BioSRDataModule):
+        return data_structure(data.root, data.structure)
+    if isinstance(data, L.LightningDataModule):
+        named = getattr(data, "structure", None)
+        return None if named is None else layout.get_structure(named).name
+    from biosr.dataset.pack import dataset_folder
+
+    folder = dataset_folder(data, structure=structure)
+    if structure is not None:
+        return layout.get_structure(structure, error=DataError).name
+    return layout.structure_of(folder).name
+
+
+def infer_scale(data: str | os.PathLike[str], *, structure: str | None = None) -> int:
+    """GT size / WF size of a dataset copy, from its first training pair (1, 2 or 3).
+
+    `structure` selects the dataset under a root holding several (``ROOT/BioSR/<structure>``).
+    """
     from biosr.io.tiff import read_tiff
 
-    found = layout.pairs(data, "training")
+    found = layout.pairs(layout.dataset_dir(data, structure=structure), "training")
     if not found:
         raise BiosrError(f"{data}: no training pairs found")
     wf = read_tiff(found[0].wf)
@@ -503,15 +543,16 @@ def train(
     compile: bool | None = None,
     cudnn_benchmark: bool | None = None,
     force: bool = False,
+    structure: str | None = None,
 ) -> TrainResult:
     """Train a super-resolution network on a BioSR copy.
 
     Parameters
     ----------
     data : path-like or LightningDataModule
-        A dataset root (folder containing ``BioSR/`` or the ``Microtubules``
-        folder; loaded with :class:`biosr.learn.datamodule.BioSRDataModule`), or a
-        ready data module whose batches are ``(wf, gt, ...)``.
+        A dataset root (folder containing ``BioSR/`` or a dataset folder such as
+        ``Microtubules``; loaded with :class:`biosr.learn.datamodule.BioSRDataModule`),
+        or a ready data module whose batches are ``(wf, gt, ...)``.
     out : path-like
         Run folder (checkpoints, logs, ``recipe.json``); created if missing.
     model : {'dfcan', 'unet'}
@@ -520,7 +561,8 @@ def train(
         How to train: a name in :data:`biosr.learn.recipe.RECIPES` (default ``dlsr``,
         the authors') or a :class:`~biosr.learn.recipe.Recipe`.
     scale : int, optional
-        GT size / WF size; inferred from the data when it is a path, else 1.
+        GT size / WF size; inferred from the data when it is a path (1, 2, or 3
+        for nonlinear SIM at its native scale), else 1.
     model_options : dict, optional
         Extra network options (e.g. ``{"base": 16}`` for the U-Net).
     max_steps, max_epochs : int, optional
@@ -551,6 +593,10 @@ def train(
         checkpoints are removed first, so last and best come from one run) or
         files ``biosr train`` did not make. Without it such a folder is refused
         unless `resume` continues the run there.
+    structure : str, optional
+        Which structure under a root holding several (``ROOT/BioSR/<structure>``);
+        None takes Microtubules, or the only one there. The checkpoint's
+        hyper-parameters and ``recipe.json`` record the structure trained on.
     batch_size, lr, lr_batch, lr_scaling, warmup_steps, optimizer, optimizer_impl, \
 ssim_weight, plateau_factor, plateau_patience, min_lr, val_metric, precision, \
 channels_last, compile, cudnn_benchmark : optional
@@ -599,16 +645,25 @@ channels_last, compile, cudnn_benchmark : optional
     run_precision = resolve_precision(rec.precision, device_type)
     from lightning.pytorch.callbacks import ModelCheckpoint
 
+    structure = data_structure(data, structure)  # before anything is written
     if scale is None:
-        scale = 1 if isinstance(data, L.LightningDataModule) else infer_scale(data)
+        scale = (
+            1 if isinstance(data, L.LightningDataModule) else infer_scale(data, structure=structure)
+        )
     out = Path(out)
     _claim_run(out, resume, force)
     if max_steps is None and max_epochs is None:
         max_epochs = 1
     with quiet_lightning():
         L.seed_everything(seed, workers=True, verbose=False)
-        module = SRModule(model, scale, model_options, rec)
-        dm = _datamodule(data, rec.batch_size, num_workers, seed, dict(data_options or {}))
+        module = SRModule(model, scale, model_options, rec, structure=structure)
+        options = {"structure": structure, **(data_options or {})}
+        dm = _datamodule(data, rec.batch_size, num_workers, seed, options)
+        if isinstance(dm, BioSRDataModule):  # checkpoints record it: biosr export reads it
+            from biosr.learn.predict import training_record
+
+            structure = getattr(dm, "structure", None)
+            module.training_data = training_record(dm.root, dm.normalize, structure=structure)
         ckpt_dir = out / CHECKPOINT_DIR
         last = ckpt_dir / f"{LAST_NAME}.ckpt"
         checkpoint = ModelCheckpoint(
@@ -629,7 +684,12 @@ channels_last, compile, cudnn_benchmark : optional
         record = _RecipeRecord(
             out / RECIPE_FILE,
             overrides,
-            {"recipe": rec.name, "accelerator": device_type, "precision": run_precision},
+            {
+                "recipe": rec.name,
+                "structure": structure,
+                "accelerator": device_type,
+                "precision": run_precision,
+            },
         )
         try:
             trainer = L.Trainer(

@@ -11,7 +11,8 @@ defaults (64 channels, 4 groups x 4 blocks, reduction 16) DFCAN has
 1,819,969 parameters at ``scale=1`` and 1,930,753 at ``scale=2``.
 
 The attention runs in float32 with autocast disabled, so DFCAN trains and predicts
-under bf16 autocast (its convolutions in bf16, its FFTs in float32).
+under bf16 autocast (its convolutions in bf16, its FFTs in float32). DFCAN compiles
+with ``torch.jit.script`` (the scripted module runs in float32, without autocast).
 
 Because the attention pools over the whole image, DFCAN is not translation
 equivariant: tiled prediction of a large field is close to, but not exactly,
@@ -53,15 +54,26 @@ class FourierChannelAttention(nn.Module):
         # The whole attention in float32 with autocast off, whatever the caller's
         # autocast: cuFFT in fp16 needs power-of-two sizes, bf16 FFTs do not exist,
         # and the spectrum's dynamic range is what the attention weighs. The output is
-        # float32 too (the residual sum that follows stays float32).
+        # float32 too (the residual sum that follows stays float32). TorchScript cannot
+        # compile autocast on a variable device: a scripted DFCAN (the torchscript
+        # weights of an exported package, run in float32 by the tools) skips it.
+        if torch.jit.is_scripting():
+            return self._attend(x)
+        return self._attend_without_autocast(x)
+
+    @torch.jit.unused
+    def _attend_without_autocast(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):
-            x = x.float()
-            spec = torch.fft.fft2(x, norm="backward")
-            spec = torch.fft.fftshift((spec.abs() + 1e-8) ** self.gamma, dim=(-2, -1))
-            w = F.relu(self.spectrum_conv(spec))
-            w = F.adaptive_avg_pool2d(w, 1)
-            w = torch.sigmoid(self.excite(F.relu(self.squeeze(w))))
-            return x * w
+            return self._attend(x)
+
+    def _attend(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        spec = torch.fft.fft2(x, norm="backward")
+        spec = torch.fft.fftshift((spec.abs() + 1e-8) ** self.gamma, dim=(-2, -1))
+        w = F.relu(self.spectrum_conv(spec))
+        w = F.adaptive_avg_pool2d(w, 1)
+        w = torch.sigmoid(self.excite(F.relu(self.squeeze(w))))
+        return x * w
 
 
 class FCAB(nn.Module):
