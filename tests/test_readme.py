@@ -48,3 +48,28 @@ def test_readme_examples_run_as_written(tmp_path, monkeypatch):
             exec(compile(code, f"README.md python block {number}", "exec"), namespace)
         except Exception as exc:  # name the block: the traceback alone points at exec
             raise AssertionError(f"README python block {number} failed: {exc!r}\n{code}") from exc
+
+
+def test_readme_structure_table_is_the_layout_table():
+    # The README's table of structures says what biosr.layout.STRUCTURES holds, row by row.
+    from biosr import layout
+
+    text = README.read_text(encoding="utf-8")
+    start = text.index("<!-- structures-table")
+    rows = [r for r in text[start:].split("\n\n")[0].splitlines() if r.startswith("| ")][1:]
+    rows = [[c.strip() for c in r.strip("|").split("|")] for r in rows if not r.startswith("|--")]
+    assert [r[0] for r in rows] == list(layout.STRUCTURES)
+    for name, sim, cells, levels, frames, gt, pixel, counts, release in rows:
+        s = layout.STRUCTURES[name]
+        assert (sim, int(cells), int(levels), int(frames)) == (
+            s.modality,
+            s.release_cells,
+            s.n_levels,
+            s.frames,
+        )
+        assert gt.startswith(f"{s.gt_scale}x ({s.gt_size})")
+        assert ("one per level" in gt) == s.gt_per_level
+        assert float(pixel) == s.pixel_size_wf_nm
+        numbers = [int(v.replace(",", "")) for v in counts.split(" / ")]
+        assert numbers == [s.counts[split] for split in layout.SPLITS]
+        assert release == f"{s.archive}, {s.archive_bytes / 1e9:.2f} GB"

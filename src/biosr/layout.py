@@ -591,20 +591,28 @@ def split_dirs(
 ) -> tuple[Path, Path]:
     """Relative folders ``(wf, gt)`` of a split (and level, for the test split).
 
+    A structure with one SIM GT per level (ER) has one test target folder per
+    level too, as the authors' DL-SR scripts write it (``test_gt/level_03``);
+    the others share ``test_gt`` across levels.
+
     Examples
     --------
     >>> [p.as_posix() for p in split_dirs("test", 3)]
     ['test_wf/level_03', 'test_gt']
+    >>> [p.as_posix() for p in split_dirs("test", 3, structure="ER")]
+    ['test_wf/level_03', 'test_gt/level_03']
     """
     wf_root, gt_root = split_roots(split)
-    wf = Path(wf_root)
+    wf, gt = Path(wf_root), Path(gt_root)
     if split == "test":
         if level is None:
             raise ValueError("the test split needs a level")
         wf = wf / level_dir(level, structure=structure)
+        if get_structure(structure).gt_per_level:
+            gt = gt / level_dir(level, structure=structure)
     elif level is not None:
         raise ValueError(f"the {split} split has no levels; pass level=None")
-    return wf, Path(gt_root)
+    return wf, gt
 
 
 def level_dir(level: int, *, structure: str | Structure | None = None) -> str:
