@@ -24,7 +24,6 @@ from biosr.dataset.manifest import card_base, write_card
 from biosr.errors import BiosrError, DataError
 from biosr.evaluate.baselines import run_baseline
 from biosr.evaluate.evaluation import evaluate
-from biosr.evaluate.report import montage_levels
 from biosr.io.tiff import read_tiff, write_tiff
 from conftest import make_dataset
 from test_download_http import FAST, serve, url_of
@@ -293,9 +292,9 @@ def test_sim_baseline_of_an_er_release_has_its_six_levels(tmp_path):
 
 def test_html_report_names_the_structure_and_montages_its_levels(er_root, tmp_path):
     pytest.importorskip("matplotlib")
-    assert montage_levels(ER.levels) == (1, 3, 6)
-    assert montage_levels(FACTIN.levels) == (1, 6, 12)
-    assert montage_levels(layout.LEVELS) == (1, 5, 9)  # Microtubules' montage unchanged
+    assert layout.sample_levels(ER.levels) == (1, 3, 6)
+    assert layout.sample_levels(FACTIN.levels) == (1, 6, 12)
+    assert layout.sample_levels(layout.LEVELS) == (1, 5, 9)  # Microtubules' montage unchanged
     preds = _perfect(er_root / ER.dataset_dir, tmp_path / "perfect", ER)
     res = evaluate(er_root, {"perfect": preds}, tmp_path / "report")
     page = res.files["html"].read_text()
@@ -471,3 +470,36 @@ def test_demo_tiny_runs_for_every_structure(name, tmp_path):
     gt = read_tiff(layout.pairs(result.dataset, "test", 1)[0].gt)
     card = json.loads((result.dataset / layout.CARD_FILE).read_text())
     assert gt.shape[0] == wf.shape[0] * card["gt_scale"]
+
+
+def test_predict_plans_the_chosen_structures_inputs_under_a_shared_root(tmp_path):
+    from biosr.learn.predict import plan_inputs
+
+    root = tmp_path / "root"
+    make_structure_dataset(root / layout.DATASET_DIR, layout.MICROTUBULES, {"test": 1}, size=32)
+    make_structure_dataset(root / ER.dataset_dir, ER, {"test": 1}, size=32)
+    assert len(plan_inputs(root)) == 9  # the default, Microtubules
+    planned = plan_inputs(root, structure="ER")
+    assert [rel.parent.name for _, rel in planned] == [f"level_{lv:02d}" for lv in ER.levels]
+    # An ER model given a Microtubules folder itself predicts that folder's own nine levels.
+    assert len(plan_inputs(root / layout.DATASET_DIR, structure="ER")) == 9
+
+
+def test_a_prediction_folder_of_high_f_actin_levels_is_not_overwritten(tmp_path):
+    from biosr.errors import BiosrError
+    from biosr.evaluate.prediction_folder import check_folder
+
+    out = tmp_path / "pred"
+    (out / "level_12").mkdir(parents=True)
+    with pytest.raises(BiosrError, match="already holds predictions"):
+        check_folder(out, overwrite=False, force=False)
+
+
+def test_train_refuses_a_structure_hidden_in_data_options(tmp_path):
+    from biosr.errors import BiosrError
+    from biosr.learn.train import train
+
+    data = make_structure_dataset(tmp_path / "d" / ER.dataset_dir, ER, {"training": 1}, size=32)
+    with pytest.raises(BiosrError, match=r"train\(structure=\.\.\.\)"):
+        train(data, tmp_path / "run", model="unet", data_options={"structure": "CCPs"})
+    assert not (tmp_path / "run").exists()

@@ -89,3 +89,9 @@ def test_a_release_built_as_another_structure_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "looks like a release of ER" in err[0] and "--structure ER" in err[0]
     assert not (out / layout.DATASET_DIR).exists() or not any((out / layout.DATASET_DIR).iterdir())
+    # biosr reconstruct finds ER's stacks in their RawSIMData/ folders and mirrors them.
+    rec = tmp_path / "rec"
+    assert main(["reconstruct", str(raw / "ER"), "--out", str(rec), "--workers", "1"]) == 0
+    made = sorted(p.relative_to(rec).as_posix() for p in rec.rglob("*.tif"))
+    assert len(made) == CELLS * len(layout.get_structure("ER").levels)
+    assert made[0] == "Cell_001/RawSIMData/RawSIMData_level_01.tif"

@@ -37,9 +37,8 @@ def _levels(text: str) -> list[int]:
             raise argparse.ArgumentTypeError(f"the range {part} is reversed; write {hi}-{lo}")
         out.extend(range(first, last + 1))
     # Any structure's level passes here; the command checks them against its structure's.
-    widest = max(layout.STRUCTURES.values(), key=lambda s: s.n_levels)
     try:
-        return [layout.check_level(v, structure=widest) for v in out]
+        return [layout.check_level(v, structure=layout.WIDEST) for v in out]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -208,7 +207,8 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
             f"pairs from {len(opts.all_cells())} cells"
             for name, opts in PRESETS.items()
             for c in (opts.counts(),)
-        ),
+        )
+        + f" (for {layout.DEFAULT_STRUCTURE}; other structures: their levels and crops)",
     )
     p.add_argument(
         "--seed", type=_args.seed, default=0, help="seed of every random choice (default 0)"
@@ -876,6 +876,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", type=Path, required=True, help="TIFF file, folder, or dataset root")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--split", choices=layout.SPLITS, default="test", help="for a dataset root")
+    _add_structure(p, default_help="the structure the checkpoint was trained on")
     p.add_argument(
         "--tile",
         type=_args.positive_int,
@@ -941,6 +942,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         overwrite=not args.keep,
         force=args.force,
         progress=True,
+        structure=args.structure,
     )
     print(f"predictions written to {out}")
     return EXIT_OK
@@ -1042,8 +1044,9 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
         "--preset",
         choices=tuple(PRESETS),
         default="tiny",
-        help="patches only: tiny (seconds), small (under a minute), published "
-        "(exactly 41,040 / 2,160 / 150x9 pairs); default tiny",
+        help="patches only: tiny (seconds), small (under a minute), published (the "
+        "structure's full DL-SR counts: exactly 41,040 / 2,160 / 150x9 pairs for Microtubules); "
+        "default tiny",
     )
     p.add_argument(
         "--gt-scale",
@@ -1093,8 +1096,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--preview",
         action="store_true",
-        help="also write OUT/simulate_preview.png: WF at levels 1, 5, 9 (first, middle, last) "
-        "beside the GT",
+        help="also write OUT/simulate_preview.png: WF at the first, middle and last level "
+        "(1, 5, 9 of Microtubules) beside the GT",
     )
     p.set_defaults(func=_run_simulate)
 

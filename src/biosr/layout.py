@@ -362,6 +362,10 @@ STRUCTURES: dict[str, Structure] = {
 #: The default structure's entry.
 MICROTUBULES = STRUCTURES[DEFAULT_STRUCTURE]
 
+#: The structure with the most levels (F-actin's 12): every level of any structure is one of
+#: its, for checks made before the structure is known (a command line's ``--levels``).
+WIDEST = max(STRUCTURES.values(), key=lambda s: s.n_levels)
+
 
 def get_structure(
     name: str | Structure | None = None, *, error: type[Exception] = ValueError
@@ -408,6 +412,20 @@ RAW_FRAMES = MICROTUBULES.frames
 RAW_LEVEL_FILE = MICROTUBULES.level_file
 RAW_GT_FILE = MICROTUBULES.raw_gt_file
 SIM_GT_FILE = MICROTUBULES.sim_gt_file
+
+
+def sample_levels(levels: Iterable[int]) -> tuple[int, ...]:
+    """The lowest, middle and highest of `levels` (sorted, distinct): what montages show.
+
+    Examples
+    --------
+    >>> sample_levels(range(1, 10)), sample_levels(range(1, 7)), sample_levels([9])
+    ((1, 5, 9), (1, 3, 6), (9,))
+    """
+    ordered = sorted(set(levels))
+    if not ordered:
+        return ()
+    return tuple(sorted({ordered[0], ordered[(len(ordered) - 1) // 2], ordered[-1]}))
 
 
 def gt_pixel_size_nm(

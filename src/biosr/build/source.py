@@ -44,11 +44,8 @@ from biosr import layout
 from biosr.errors import DataError
 from biosr.io.mrc import HEADER_BYTES, check_header, read_mrc, voxel_size_nm
 
-#: Keys of the default structure's files used by the builder (see
-#: :func:`biosr.layout.release_files`; :func:`needed_keys` for any structure).
-LEVEL_KEYS: tuple[str, ...] = tuple(f"level_{lv:02d}" for lv in layout.LEVELS)
+#: Key of a cell's SIM GT (one per cell; ``sim_gt_XX`` per level, see :func:`needed_keys`).
 GT_KEY = "sim_gt"
-NEEDED: tuple[str, ...] = (*LEVEL_KEYS, GT_KEY)
 
 #: Header voxel sizes closer than this (nm) to the table's value agree with it.
 PIXEL_TOLERANCE_NM = 0.05

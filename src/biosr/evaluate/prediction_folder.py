@@ -33,7 +33,11 @@ def check_folder(out: Path, *, overwrite: bool, force: bool) -> None:
     if (
         out.is_dir()
         and not (overwrite or force)
-        and any(layout.parse_level_dir(p.name) for p in out.iterdir() if p.is_dir())
+        and any(
+            layout.parse_level_dir(p.name, structure=layout.WIDEST)
+            for p in out.iterdir()
+            if p.is_dir()
+        )
     ):
         raise BiosrError(f"{out}: already holds predictions; pass --overwrite to replace them")
     owner.check_replaceable(out, PRODUCER, force=force)

@@ -31,21 +31,6 @@ from biosr.io.atomic import atomic_path, write_text
 from biosr.io.tiff import read_tiff
 from biosr.normalize import normalize
 
-
-def montage_levels(levels: tuple[int, ...] | list[int]) -> tuple[int, ...]:
-    """Levels the montage shows: the lowest, middle and highest of `levels` (sorted, distinct).
-
-    Examples
-    --------
-    >>> montage_levels(range(1, 10)), montage_levels(range(1, 7)), montage_levels([9])
-    ((1, 5, 9), (1, 3, 6), (9,))
-    """
-    ordered = sorted(set(levels))
-    if not ordered:
-        return ()
-    return tuple(sorted({ordered[0], ordered[(len(ordered) - 1) // 2], ordered[-1]}))
-
-
 #: Percentiles each montage panel is scaled between (and clipped to) for display.
 DISPLAY_PERCENTILES: tuple[float, float] = (0.5, 99.5)
 
@@ -149,13 +134,13 @@ def write_montage(
 ) -> Path | None:
     """``montage.png``: rows of levels, columns WF | each method | GT, for one test image.
 
-    The rows are `levels`, default :func:`montage_levels` of the evaluated
+    The rows are `levels`, default :func:`biosr.layout.sample_levels` of the evaluated
     levels (1, 5, 9 of Microtubules' nine; 1, 3, 6 of ER's six). Each panel
     is scaled to its own :data:`DISPLAY_PERCENTILES`. Returns None when none
     of `levels` was evaluated or no prediction of `index` exists.
     """
     if levels is None:
-        levels = montage_levels(results.levels)
+        levels = layout.sample_levels(results.levels)
     levels = tuple(lev for lev in levels if lev in results.levels)
     scored = {(r["method"], r["level"], r["index"]): r["path"] for r in results.rows}
     if index is None:

@@ -347,14 +347,19 @@ def normalize_image(image: np.ndarray, mode: str) -> np.ndarray:
     return norm.normalize(image, norm.resolve_auto(image) if mode == norm.AUTO else mode)
 
 
-def plan_inputs(source: str | os.PathLike[str], *, split: str = "test") -> list[tuple[Path, Path]]:
+def plan_inputs(
+    source: str | os.PathLike[str],
+    *,
+    split: str = "test",
+    structure: str | layout.Structure | None = None,
+) -> list[tuple[Path, Path]]:
     """Input files and their output paths relative to the output folder.
 
-    A dataset (folder containing ``BioSR/``, or ``Microtubules``) maps its
-    ``test_wf/level_XX/NNN.tif`` to ``level_XX/NNN.tif``, the layout
-    ``biosr evaluate`` scores (other splits: ``SPLIT_wf/NAME.tif`` to
-    ``NAME.tif``). Any other folder maps every TIFF below it to the same
-    relative path; a file maps to its name.
+    A dataset (folder containing ``BioSR/``, or a dataset folder; `structure`
+    selects one under ``ROOT/BioSR/``) maps its ``test_wf/level_XX/NNN.tif``
+    to ``level_XX/NNN.tif``, the layout ``biosr evaluate`` scores (other
+    splits: ``SPLIT_wf/NAME.tif`` to ``NAME.tif``). Any other folder maps
+    every TIFF below it to the same relative path; a file maps to its name.
     """
     source = Path(source)
     if source.is_file():
@@ -362,15 +367,16 @@ def plan_inputs(source: str | os.PathLike[str], *, split: str = "test") -> list[
     if not source.is_dir():
         raise DataError(f"{source}: no such file or folder")
     try:
-        base = layout.dataset_dir(source)
+        base = layout.dataset_dir(source, structure=structure)
     except FileNotFoundError:
         base = None
     if base is not None:
+        structure = layout.structure_of(base)  # the folder's own levels, whichever chose it
         wf_root = base / layout.split_roots(split)[0]
         if not wf_root.is_dir():
             # Not a folder of TIFFs to mirror: that would predict every image, GT included.
             raise DataError(f"{base}: dataset has no {wf_root.name} folder for split {split!r}")
-        found = layout.pairs(base, split)
+        found = layout.pairs(base, split, structure=structure)
         items = [(p.wf, p.wf.relative_to(wf_root)) for p in found]
     else:
         items = [
@@ -400,6 +406,7 @@ def predict(
     overwrite: bool = True,
     force: bool = False,
     progress: bool = False,
+    structure: str | None = None,
 ) -> Path:
     """Run a checkpoint on a file, a folder of TIFFs or a dataset split; write float32 TIFFs.
 
@@ -434,6 +441,10 @@ def predict(
         :func:`biosr.io.owner.claim`). Without it such a folder is refused.
     progress : bool
         Show a progress bar.
+    structure : str, optional
+        Which structure's dataset to predict under a root holding several
+        (``ROOT/BioSR/<structure>``); default the one the checkpoint was
+        trained on, else :func:`biosr.layout.dataset_dir`'s choice.
 
     Returns
     -------
@@ -458,7 +469,9 @@ def predict(
     loaded = load_model(checkpoint, device=str(dev))
     hp, record = loaded.hyper_parameters, loaded.training_data
     trained_on = recorded_structure(hp, record, source=checkpoint)  # None: records none
-    items = plan_inputs(source, split=split)
+    if structure is not None:
+        structure = layout.get_structure(structure, error=DataError).name
+    items = plan_inputs(source, split=split, structure=structure or trained_on)
     out = Path(out)
     owner.claim(out, PRODUCER)
     for src, rel in bar(items, enabled=progress, total=len(items), desc="predict", unit="img"):

@@ -645,6 +645,8 @@ channels_last, compile, cudnn_benchmark : optional
     run_precision = resolve_precision(rec.precision, device_type)
     from lightning.pytorch.callbacks import ModelCheckpoint
 
+    if data_options and "structure" in data_options:
+        raise BiosrError("pass the structure as train(structure=...), not in data_options")
     structure = data_structure(data, structure)  # before anything is written
     if scale is None:
         scale = (

@@ -33,9 +33,19 @@ PRODUCER = "reconstruct"
 STACK_SUFFIXES = (".mrc", ".tif", ".tiff")
 #: Suffix of the parameter file written beside each image.
 PARAMS_SUFFIX = ".json"
-#: A raw level file of the release (``RawSIMData_level_YY.mrc``).
+#: A raw level file of any structure's release, relative to its ``Cell_XXX`` folder
+#: (``RawSIMData_level_YY.mrc``; ER's ``RawSIMData/RawSIMData_level_YY.mrc``).
 _LEVEL_FILE = re.compile(
-    "^" + re.escape(layout.RAW_LEVEL_FILE).replace(re.escape("{level:02d}"), r"\d{2}") + "$"
+    "^(?:"
+    + "|".join(
+        sorted(
+            {
+                re.escape(s.level_file).replace(re.escape("{level:02d}"), r"\d{2}")
+                for s in layout.STRUCTURES.values()
+            }
+        )
+    )
+    + ")$"
 )
 
 
@@ -80,7 +90,8 @@ def find_stacks(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
     Raises
     ------
     DataError
-        If `source` is missing, or a folder with no ``Cell_XXX/RawSIMData_level_YY.mrc``.
+        If `source` is missing, or a folder with no ``Cell_XXX/RawSIMData_level_YY.mrc``
+        (or ER's ``Cell_XXX/RawSIMData/...``).
     """
     source, out = Path(source), Path(out)
     if source.is_file():
@@ -91,9 +102,10 @@ def find_stacks(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
     for cell in sorted(source.iterdir()):
         if not cell.is_dir() or layout.parse_cell_dir(cell.name) is None:
             continue
-        for f in sorted(cell.iterdir()):
-            if _LEVEL_FILE.match(f.name):
-                pairs.append((f, out / cell.name / f"{f.stem}.tif"))
+        for f in sorted(p for p in cell.rglob("*") if p.is_file()):
+            rel = f.relative_to(cell)
+            if _LEVEL_FILE.match(rel.as_posix()):
+                pairs.append((f, out / cell.name / rel.with_suffix(".tif")))
     if not pairs:
         raise DataError(
             f"{source}: no Cell_XXX/{layout.RAW_LEVEL_FILE.format(level=1)}-like stacks; pass a "

@@ -17,20 +17,16 @@ from biosr.io.atomic import atomic_path
 from biosr.io.mrc import read_mrc
 from biosr.io.tiff import read_tiff
 
-#: Levels shown in the montage (of Microtubules; :func:`preview_levels` for any structure).
-PREVIEW_LEVELS: tuple[int, ...] = (1, 5, 9)
-
 
 def preview_levels(structure: str | layout.Structure | None = None) -> tuple[int, ...]:
-    """First, middle and last level of a structure (:data:`PREVIEW_LEVELS` for 9 levels).
+    """First, middle and last level of a structure (:func:`biosr.layout.sample_levels`).
 
     Examples
     --------
     >>> preview_levels(), preview_levels("ER"), preview_levels("F-actin")
     ((1, 5, 9), (1, 3, 6), (1, 6, 12))
     """
-    n = layout.get_structure(structure).n_levels
-    return (1, (n + 1) // 2, n)
+    return layout.sample_levels(layout.get_structure(structure).levels)
 
 
 def _panels(
@@ -48,7 +44,7 @@ def _panels(
         read_tiff(layout.pair(dataset, "test", index, lv, structure=structure).wf, shape=None)
         for lv in levels
     ]
-    pair = layout.pair(dataset, "test", index, levels[0], structure=structure)
+    pair = layout.pair(dataset, "test", index, levels[-1], structure=structure)  # as a release's
     return wfs, read_tiff(pair.gt, shape=None), f"test pair {index:03d}"
 
 
@@ -59,7 +55,7 @@ def write_preview(
     index: int = 1,
     structure: str | layout.Structure | None = None,
 ) -> Path:
-    """Write a montage: WF at levels 1, 5, 9 | GT, of one cell or test pair.
+    """Write a montage: WF at the first, middle and last level | GT, of one cell or test pair.
 
     Parameters
     ----------
