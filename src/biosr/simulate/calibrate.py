@@ -1085,7 +1085,7 @@ def release_cell(root: str | os.PathLike[str], cell: int = 1) -> Path:
     root = Path(root)
     if layout.parse_cell_dir(root.name) is not None and root.is_dir():
         return root
-    for folder in (root / layout.STRUCTURE, root):
+    for folder in (*(root / name for name in layout.STRUCTURES), root):
         cell_dir = layout.release_cell_dir(folder, cell)
         if cell_dir.is_dir():
             return cell_dir
@@ -1114,7 +1114,7 @@ def compare(
     simulated: str | os.PathLike[str] | dict[int, np.ndarray],
     *,
     cell: int = 1,
-    levels: tuple[int, ...] = layout.LEVELS,
+    levels: tuple[int, ...] | None = None,
     match_by: str = MATCH_BY[0],
     read_noise: float | None = None,
     progress: bool = False,
@@ -1132,7 +1132,8 @@ def compare(
     cell : int, optional
         Cell of the release to compare (default 1).
     levels : tuple of int, optional
-        Levels to read from a release (default all nine; those present are read).
+        Levels to read from a release (default all of its structure's, known from the
+        release folder's name; those present are read).
     match_by : {'snr', 'photons'}, optional
         The matched level is the one nearest to the real data in WF SNR
         (default; nearest in log ratio) or in photons.
@@ -1174,7 +1175,10 @@ def compare(
             raise DataError("no simulated stacks to compare with")
     else:
         folder = release_cell(simulated, cell)
-        files = layout.release_files(folder.parent, cell)
+        # The release folder is named after its structure (biosr simulate writes OUT/<Structure>).
+        structure = layout.STRUCTURES.get(folder.parent.name, layout.MICROTUBULES)
+        levels = structure.levels if levels is None else levels
+        files = layout.release_files(folder.parent, cell, structure=structure)
         stacks = {
             lv: (str(files[f"level_{lv:02d}"]), None)
             for lv in levels
@@ -1182,7 +1186,7 @@ def compare(
         }
         if not stacks:
             raise DataError(
-                f"{folder}: no {layout.RAW_LEVEL_FILE.format(level=levels[0])} or other "
+                f"{folder}: no {structure.level_file_name(levels[0])} or other "
                 "level stack; pass a raw release from `biosr simulate --format raw`"
             )
     cals: dict[int, Calibration] = {}
