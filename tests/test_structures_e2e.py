@@ -95,3 +95,17 @@ def test_a_release_built_as_another_structure_is_one_line(tmp_path, capsys):
     made = sorted(p.relative_to(rec).as_posix() for p in rec.rglob("*.tif"))
     assert len(made) == CELLS * len(layout.get_structure("ER").levels)
     assert made[0] == "Cell_001/RawSIMData/RawSIMData_level_01.tif"
+
+
+def test_calibrate_compares_the_real_stack_with_a_simulated_er_release(tmp_path, capsys, real_mrc):
+    raw = tmp_path / "raw"
+    argv = ["simulate", "--structure", "ER", "--format", "raw", "--out", str(raw),
+            "--cells", "1", "--size", str(SIZE), "--workers", "1"]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["calibrate", str(real_mrc), "--compare", str(raw)]) == 0
+    out = capsys.readouterr().out
+    # ER's six levels are read (not Microtubules' nine), and one is matched to the real stack.
+    table = out.split("level  WF SNR")[1].split("\nreal")[0].splitlines()[2:]
+    assert [int(row.split()[0]) for row in table] == list(layout.get_structure("ER").levels)
+    assert sum("<- matched" in row for row in table) == 1
