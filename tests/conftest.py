@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,15 @@ from biosr.io.tiff import write_tiff
 #: ../shared beside the project root (absent in a plain clone).
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REAL_MRC = SHARED / "fixtures" / "real" / "rDL-SIM_Microtubules_MT.mrc"
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of every file below `folder` (for bit-identity checks)."""
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def make_dataset(

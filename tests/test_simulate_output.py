@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -21,14 +20,7 @@ from biosr.io.mrc import read_header, read_mrc
 from biosr.io.owner import MARKER, owner
 from biosr.io.tiff import read_tiff
 from biosr.simulate import PRESETS, simulate_patches, simulate_release
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+from conftest import tree_digest
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ the published layout's levels, crops and GT scale."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -19,17 +18,10 @@ from biosr.io.tiff import read_tiff
 from biosr.simulate import simulate_patches, simulate_release
 from biosr.simulate.presets import preset_for
 from biosr.simulate.release import SIM_GT_B_GAMMA, gamma_view, release_layout
+from conftest import tree_digest
 
 SIZE = 32
 STRUCTURES = tuple(layout.STRUCTURES)
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")

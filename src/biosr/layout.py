@@ -222,7 +222,7 @@ class Structure:
     @property
     def gt_per_level(self) -> bool:
         """True when the release has one SIM GT per level (ER)."""
-        return "{level" in self.sim_gt_file
+        return per_level(self.sim_gt_file)
 
     @property
     def published(self) -> bool:
@@ -270,23 +270,27 @@ class Structure:
 
     def level_file_name(self, level: int) -> str:
         """Relative name (inside ``Cell_XXX``) of the raw stack of `level`."""
-        return self.level_file.format(level=check_level(level, structure=self))
+        return self._file_name(self.level_file, "raw stack", level)
 
     def sim_gt_file_name(self, level: int | None = None) -> str:
         """Relative name of the SIM GT (of `level` when the release has one per level)."""
-        if self.gt_per_level:
-            if level is None:
-                raise ValueError(f"{self.name} has one SIM GT per level; pass a level")
-            return self.sim_gt_file.format(level=check_level(level, structure=self))
-        return self.sim_gt_file
+        return self._file_name(self.sim_gt_file, "SIM GT", level)
 
     def raw_gt_file_name(self, level: int | None = None) -> str:
         """Relative name of the high-SNR raw GT stack (of `level` when there is one per level)."""
-        if "{level" in self.raw_gt_file:
-            if level is None:
-                raise ValueError(f"{self.name} has one raw GT stack per level; pass a level")
-            return self.raw_gt_file.format(level=check_level(level, structure=self))
-        return self.raw_gt_file
+        return self._file_name(self.raw_gt_file, "raw GT stack", level)
+
+    def _file_name(self, pattern: str, what: str, level: int | None) -> str:
+        if not per_level(pattern):
+            return pattern
+        if level is None:
+            raise ValueError(f"{self.name} has one {what} per level; pass a level")
+        return pattern.format(level=check_level(level, structure=self))
+
+
+def per_level(pattern: str) -> bool:
+    """True when a release file name `pattern` has a ``{level}`` field (one file per level)."""
+    return "{level" in pattern
 
 
 #: Name of the structure used wherever none is given.
@@ -811,12 +815,11 @@ def release_files(
     chosen = get_structure(structure)
     folder = release_cell_dir(release, cell)
     files = {f"level_{lv:02d}": folder / chosen.level_file_name(lv) for lv in chosen.levels}
-    for key, per_level, name_of in (
-        ("raw_gt", "{level" in chosen.raw_gt_file, chosen.raw_gt_file_name),
-        ("sim_gt", chosen.gt_per_level, chosen.sim_gt_file_name),
-    ):
-        if per_level:
-            files.update({f"{key}_{lv:02d}": folder / name_of(lv) for lv in chosen.levels})
+    for key, pattern in (("raw_gt", chosen.raw_gt_file), ("sim_gt", chosen.sim_gt_file)):
+        if per_level(pattern):
+            files.update(
+                {f"{key}_{lv:02d}": folder / pattern.format(level=lv) for lv in chosen.levels}
+            )
         else:
-            files[key] = folder / name_of()
+            files[key] = folder / pattern
     return files
